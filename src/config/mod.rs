@@ -1,0 +1,1 @@
+//! Configuration: TOML file + environment + CLI flags, validated once at start.

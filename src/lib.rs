@@ -1,0 +1,22 @@
+//! Sluicegate: a thread-per-core event gateway (HTTP and Kafka in; SSE, WebSocket, webhooks and
+//! Redis Streams out).
+//!
+//! # Layout
+//! - [`config`]: TOML file + environment + CLI flags, validated once at start.
+//! - [`codec`]: sans-IO wire formats (HTTP/1.1 requests, SSE frames, event ids, topic names).
+//!   Nothing in here touches a socket or a runtime, which is what makes it cheap to fuzz,
+//!   property-test and bench.
+//! - [`shard`]: the executor pool (one glommio executor per core), the N×N ring mesh between
+//!   shards, the pure routing function, shutdown.
+//! - [`broker`]: where events come from and are kept for resume (the embedded in-memory broker;
+//!   Kafka joins it behind the same interface).
+//! - [`delivery`]: per-connection sessions: the HTTP request loop, publish, SSE subscribers.
+//! - [`telemetry`]: per-shard counters and the `/metrics` text.
+#![deny(unsafe_code)]
+
+pub mod broker;
+pub mod codec;
+pub mod config;
+pub mod delivery;
+pub mod shard;
+pub mod telemetry;
