@@ -1,0 +1,4 @@
+//! Fuzz target placeholder.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+fuzz_target!(|data: &[u8]| { let _ = data; });
