@@ -1,1 +1,62 @@
-fn main(){}
+//! The `sluicegate` binary: load config, start the shards, drain on SIGTERM/SIGINT.
+use std::process::ExitCode;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use sluicegate::config::{Config, LoadOutcome};
+use sluicegate::shard::pool::Gateway;
+
+fn main() -> ExitCode {
+    let config = match Config::load(std::env::args_os(), std::env::vars()) {
+        Ok(LoadOutcome::Run(c)) => c,
+        Ok(LoadOutcome::CheckOnly(c)) => {
+            print!("{}", c.to_toml());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return e.report(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+
+    let mut signals = match Signals::new([SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sluicegate: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listen = config.server.listen;
+    let shards = config.effective_shards();
+    let gateway = match Gateway::start(config) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("sluicegate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%listen, shards, "sluicegate listening (embedded in-memory broker)");
+    let shutdown = gateway.shutdown_handle();
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        for signal in signals.forever() {
+            seen += 1;
+            if seen > 1 {
+                eprintln!("sluicegate: second signal {signal}; exiting now");
+                std::process::exit(130);
+            }
+            tracing::info!(signal, "draining: no new connections; SSE clients told to reconnect");
+            shutdown.request();
+        }
+    });
+    match gateway.join() {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sluicegate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,66 @@
-//! placeholder
+//! Where events come from and are kept for resume.
+//!
+//! The interface the rest of the gateway sees is small on purpose: a partition has an *owner*
+//! shard that gives each event its offset and frames it once ([`FramedEvent`]); every shard keeps
+//! a [`memory::History`] of each partition it has seen, fed in offset order by the ring from the
+//! owner, and resumes clients from it. The Kafka source (a later issue) produces the same
+//! `FramedEvent`s from fetched records, so delivery does not know which broker it runs on.
+pub mod framing;
+pub mod memory;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// One partition of one topic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PartitionKey {
+    pub topic: Arc<str>,
+    pub partition: u32,
+}
+
+/// An event with its place in a partition, framed once for SSE. Cheap to clone (reference counts).
+#[derive(Clone, Debug)]
+pub struct FramedEvent {
+    pub key: PartitionKey,
+    /// Position in the partition, from 0.
+    pub offset: u64,
+    /// The whole SSE frame: `id:` line first, then `event:`, `data:` lines and the blank line.
+    pub frame: Bytes,
+    /// Length of the leading `id: ...\n` line, so a subscriber that needs its own id line can
+    /// send `frame[id_len..]` after it without copying the payload.
+    pub id_len: usize,
+}
+
+impl FramedEvent {
+    /// The frame without its id line.
+    pub fn body(&self) -> &[u8] {
+        self.frame.get(self.id_len..).unwrap_or(&[])
+    }
+}
+
+/// An event as a publisher handed it in, before it has an offset.
+#[derive(Clone, Debug)]
+pub struct PublishItem {
+    /// SSE `event:` type, if any.
+    pub event_type: Option<Arc<str>>,
+    /// Publisher-chosen idempotency key: a repeat within the retained history is not appended
+    /// again; the publish answers with the id the first one got.
+    pub idempotency_key: Option<Box<str>>,
+    /// The event data (validated UTF-8).
+    pub data: Bytes,
+}
+
+/// Why a publish was not accepted.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PublishError {
+    /// Back-pressure: a ring or backlog between shards is full. Retrying later may help.
+    #[error("gateway busy: {0}; retry shortly")]
+    Busy(String),
+    /// The gateway is shutting down.
+    #[error("gateway is shutting down")]
+    ShuttingDown,
+    /// The event cannot be framed (should have been caught when the request was read).
+    #[error("{0}")]
+    Invalid(String),
+}

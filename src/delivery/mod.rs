@@ -1,1 +1,10 @@
-//! placeholder
+//! Client-facing sessions: the listener, the HTTP request loop, publish, SSE subscribers.
+pub mod connection;
+pub mod listener;
+pub mod publish;
+pub mod response;
+pub mod routes;
+pub mod sendmsg;
+pub mod sse_session;
+pub mod subscribe;
+pub mod subscriber;

@@ -1,1 +1,7 @@
-//! placeholder
+//! The executor pool: one glommio executor per core, the ring mesh between them, routing and
+//! shutdown.
+pub mod context;
+pub mod mesh;
+pub mod pool;
+pub mod routing;
+pub mod shutdown;

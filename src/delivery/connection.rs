@@ -1,0 +1,226 @@
+//! One client connection: read requests (pipelined, keep-alive), answer them, or hand the
+//! connection over to an SSE session.
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures_lite::future::or;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::response::{sse_head, write_bad_request, Response};
+use super::routes::{route, Route};
+use super::sse_session::{self, SessionEnd};
+use super::{publish, subscribe};
+use crate::codec::http1::{HttpError, Limits, Method, Request, RequestDecoder};
+use crate::shard::context::ShardContext;
+use crate::telemetry::{render, ShardMetrics};
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 4096;
+
+enum ReadOutcome {
+    Data,
+    Eof,
+    TimedOut,
+    ShuttingDown,
+}
+
+/// Read more bytes into `buf`, giving up at `deadline` or (when idle) at shutdown.
+async fn read_more(
+    ctx: &ShardContext,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    deadline: Instant,
+    idle: bool,
+) -> ReadOutcome {
+    let len = buf.len();
+    buf.resize(len + READ_CHUNK, 0);
+    let read = async {
+        match stream.read(&mut buf[len..]).await {
+            Ok(0) | Err(_) => (ReadOutcome::Eof, 0),
+            Ok(n) => (ReadOutcome::Data, n),
+        }
+    };
+    let timeout = async {
+        glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+        (ReadOutcome::TimedOut, 0)
+    };
+    let shutdown = async {
+        if idle {
+            ctx.shutdown.wait().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+        (ReadOutcome::ShuttingDown, 0)
+    };
+    let (outcome, n) = or(read, or(timeout, shutdown)).await;
+    buf.truncate(len + n);
+    outcome
+}
+
+async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    stream.write_all(bytes).await.is_ok()
+}
+
+/// Serve one accepted connection until it closes.
+pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let cfg = &ctx.config().http;
+    let limits = Limits {
+        max_head_bytes: cfg.max_head_bytes,
+        max_headers: cfg.max_headers,
+        max_uri_bytes: cfg.max_uri_bytes,
+        max_body_bytes: cfg.max_body_bytes,
+    };
+    let idle_timeout = Duration::from_millis(cfg.idle_timeout_ms);
+    let request_timeout = Duration::from_millis(cfg.header_timeout_ms);
+    let mut decoder = RequestDecoder::new(limits);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    // Set when the first byte of a request arrives: the whole request must be in by then.
+    let mut request_deadline: Option<Instant> = None;
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(Some(req)) => {
+                request_deadline = None;
+                let keep_alive = req.keep_alive && !ctx.shutdown.is_triggered();
+                match handle(&ctx, &req).await {
+                    Handled::Respond(resp) => {
+                        if resp.status >= 400 && resp.status < 500 {
+                            ShardMetrics::add(&ctx.metrics().http_client_errors_total, 1);
+                        }
+                        out.clear();
+                        resp.write(&mut out, ctx.id, &ctx.config().http.cors_allow_origin, keep_alive);
+                        if !write_all(&mut stream, &out).await || !keep_alive {
+                            return;
+                        }
+                    }
+                    Handled::Stream(sub) => {
+                        drop(buf); // an SSE connection holds no read buffer
+                        stream_events(&ctx, &mut stream, sub).await;
+                        return;
+                    }
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                reject(&ctx, &mut stream, &err).await;
+                return;
+            }
+        }
+        let idle = buf.is_empty();
+        let deadline = if idle {
+            Instant::now() + idle_timeout
+        } else {
+            *request_deadline.get_or_insert_with(|| Instant::now() + request_timeout)
+        };
+        match read_more(&ctx, &mut stream, &mut buf, deadline, idle).await {
+            ReadOutcome::Data => {
+                if request_deadline.is_none() {
+                    request_deadline = Some(Instant::now() + request_timeout);
+                }
+            }
+            ReadOutcome::Eof | ReadOutcome::ShuttingDown => return,
+            ReadOutcome::TimedOut => {
+                if !idle {
+                    ShardMetrics::add(&ctx.metrics().http_client_errors_total, 1);
+                    out.clear();
+                    Response::text(408, "request not received in time")
+                        .write(&mut out, ctx.id, "", false);
+                    let _ = write_all(&mut stream, &out).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn reject(ctx: &ShardContext, stream: &mut TcpStream, err: &HttpError) {
+    ShardMetrics::add(&ctx.metrics().http_client_errors_total, 1);
+    let mut out = Vec::new();
+    write_bad_request(&mut out, err);
+    let _ = write_all(stream, &out).await;
+}
+
+enum Handled {
+    Respond(Response),
+    Stream(Rc<super::subscriber::Subscriber>),
+}
+
+async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
+    let r = route(req.path());
+    if r == Route::NotFound {
+        return Handled::Respond(Response::text(404, format!("no such endpoint: {}", req.path())));
+    }
+    if !r.allows(req.method) {
+        return Handled::Respond(
+            Response::text(405, format!("method not allowed here; allowed: {}", r.allowed()))
+                .with_header("allow", r.allowed()),
+        );
+    }
+    if req.method == Method::Options {
+        return Handled::Respond(preflight(ctx, &r));
+    }
+    let resp = match r {
+        Route::Health => Response::text(200, "ok"),
+        Route::Ready => {
+            if ctx.shutdown.is_triggered() {
+                Response::text(503, "draining")
+            } else {
+                Response::text(200, "ready")
+            }
+        }
+        Route::Metrics => Response::new(200, "text/plain; version=0.0.4", render(&ctx.shared.metrics)),
+        Route::TopicEvents(segment) if req.method == Method::Post => publish::handle(ctx, req, segment).await,
+        Route::TopicEvents(segment) => return subscribe_or_respond(ctx, req, Some(segment)),
+        Route::MultiEvents => return subscribe_or_respond(ctx, req, None),
+        Route::NotFound => Response::text(404, "no such endpoint"),
+    };
+    Handled::Respond(resp)
+}
+
+fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Handled {
+    if ctx.shutdown.is_triggered() {
+        return Handled::Respond(Response::text(503, "gateway is shutting down").with_header("retry-after", "1"));
+    }
+    match subscribe::open(ctx, req, segment) {
+        Ok(sub) => Handled::Stream(sub),
+        Err(resp) => Handled::Respond(resp),
+    }
+}
+
+fn preflight(ctx: &ShardContext, r: &Route<'_>) -> Response {
+    let origin = &ctx.config().http.cors_allow_origin;
+    if origin.is_empty() {
+        return Response::text(204, "").with_header("allow", r.allowed());
+    }
+    Response::new(204, "text/plain", Vec::new())
+        .with_header("access-control-allow-methods", r.allowed())
+        .with_header(
+            "access-control-allow-headers",
+            "content-type, last-event-id, authorization, sluicegate-event, sluicegate-id, sluicegate-key",
+        )
+        .with_header("access-control-max-age", "600")
+}
+
+/// Write the SSE head, register the subscriber, run the session, unregister.
+async fn stream_events(ctx: &ShardContext, stream: &mut TcpStream, sub: Rc<super::subscriber::Subscriber>) {
+    let head = sse_head(ctx.id, &ctx.config().http.cors_allow_origin);
+    if !write_all(stream, &head).await {
+        return;
+    }
+    ctx.subscribers.borrow_mut().add(sub.clone());
+    ShardMetrics::add(&ctx.metrics().sse_subscribers, 1);
+    if ctx.shutdown.is_triggered() {
+        sub.drain(ctx.config().sse.retry_ms);
+    }
+    let end = sse_session::run(ctx, stream, &sub).await;
+    ctx.subscribers.borrow_mut().remove(&sub);
+    ShardMetrics::sub(&ctx.metrics().sse_subscribers, 1);
+    if end == SessionEnd::CutOff {
+        ShardMetrics::add(&ctx.metrics().slow_consumer_disconnects_total, 1);
+        tracing::debug!(shard = ctx.id, subscriber = sub.id, "slow subscriber cut off");
+    }
+}

@@ -1,0 +1,58 @@
+//! The accept loop of one shard (each shard binds the same port with SO_REUSEPORT).
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::future::or;
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpListener;
+
+use super::connection;
+use super::response::Response;
+use crate::shard::context::ShardContext;
+use crate::telemetry::ShardMetrics;
+
+/// Accept connections until shutdown; each runs as its own task on this shard.
+pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
+    loop {
+        let accepted = or(async { Some(listener.accept().await) }, async {
+            ctx.shutdown.wait().await;
+            None
+        })
+        .await;
+        let stream = match accepted {
+            None => break,
+            Some(Ok(stream)) => stream,
+            Some(Err(e)) => {
+                // Typically EMFILE: back off briefly instead of spinning on the error.
+                tracing::warn!(shard = ctx.id, error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        ShardMetrics::add(&ctx.metrics().connections_accepted_total, 1);
+        let ctx2 = ctx.clone();
+        if ctx.open_connections.get() >= ctx.config().http.max_connections_per_shard {
+            glommio::spawn_local(async move {
+                let mut stream = stream;
+                let mut out = Vec::new();
+                Response::text(503, "too many connections").with_header("retry-after", "1").write(
+                    &mut out,
+                    ctx2.id,
+                    "",
+                    false,
+                );
+                let _ = stream.write_all(&out).await;
+            })
+            .detach();
+            continue;
+        }
+        ctx.open_connections.set(ctx.open_connections.get() + 1);
+        ShardMetrics::add(&ctx.metrics().connections_open, 1);
+        glommio::spawn_local(async move {
+            connection::serve(ctx2.clone(), stream).await;
+            ctx2.open_connections.set(ctx2.open_connections.get() - 1);
+            ShardMetrics::sub(&ctx2.metrics().connections_open, 1);
+        })
+        .detach();
+    }
+}

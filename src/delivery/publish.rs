@@ -1,0 +1,145 @@
+//! `POST /topics/{topic}/events`: read one event (or an NDJSON batch) and append it.
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::response::Response;
+use crate::broker::{PartitionKey, PublishError, PublishItem};
+use crate::codec::http1::Request;
+use crate::codec::query;
+use crate::codec::sse::{validate, SseEvent};
+use crate::codec::topic::{is_reserved, validate_topic};
+use crate::shard::context::ShardContext;
+use crate::shard::routing::partition_for_key;
+
+/// An option given as a query parameter or, failing that, as a `Sluicegate-*` header.
+fn option(req: &Request, name: &str, header: &str) -> Result<Option<String>, Response> {
+    match query::first(req.query(), name) {
+        Ok(Some(v)) => return Ok(Some(v)),
+        Ok(None) => {}
+        Err(e) => return Err(Response::text(400, format!("query: {e}"))),
+    }
+    match req.header(header) {
+        None => Ok(None),
+        Some(raw) => match std::str::from_utf8(raw) {
+            Ok(v) => Ok(Some(v.trim().to_owned())),
+            Err(_) => Err(Response::text(400, format!("header {header} is not valid UTF-8"))),
+        },
+    }
+}
+
+/// Decode and check the `{topic}` path segment.
+pub fn topic_from_segment(segment: &str) -> Result<String, Response> {
+    let topic = query::percent_decode_path(segment)
+        .map_err(|e| Response::text(400, format!("topic in path: {e}")))?;
+    validate_topic(&topic).map_err(|e| Response::text(400, e.to_string()))?;
+    Ok(topic.into_owned())
+}
+
+fn is_ndjson(req: &Request) -> bool {
+    req.header_str("content-type").is_some_and(|ct| {
+        let ct = ct.split(';').next().unwrap_or("").trim();
+        ct.eq_ignore_ascii_case("application/x-ndjson") || ct.eq_ignore_ascii_case("application/jsonl")
+    })
+}
+
+/// Split an NDJSON body into one event per non-empty line (a trailing CR is dropped).
+fn batch_lines(body: &Bytes) -> Vec<Bytes> {
+    let mut items = Vec::new();
+    let mut start = 0;
+    let bytes = &body[..];
+    for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+        let mut line_end = end;
+        if line_end > start && bytes[line_end - 1] == b'\r' {
+            line_end -= 1;
+        }
+        if line_end > start {
+            items.push(body.slice(start..line_end));
+        }
+        start = end + 1;
+        if start > bytes.len() {
+            break;
+        }
+    }
+    items
+}
+
+/// Handle a publish; the answer lists the ids the events got.
+pub async fn handle(ctx: &ShardContext, req: &Request, segment: &str) -> Response {
+    match publish(ctx, req, segment).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Response, Response> {
+    let topic = topic_from_segment(segment)?;
+    if is_reserved(&topic) {
+        return Err(Response::text(403, format!("topic `{topic}` is reserved for the gateway's own events")));
+    }
+    let event_type = option(req, "event", "sluicegate-event")?.filter(|t| !t.is_empty());
+    let idempotency_key = option(req, "id", "sluicegate-id")?.filter(|t| !t.is_empty());
+    let key = option(req, "key", "sluicegate-key")?;
+    let datas = if is_ndjson(req) {
+        if idempotency_key.is_some() {
+            return Err(Response::text(400, "`id` cannot be used with a batch (it would apply to every line)"));
+        }
+        let lines = batch_lines(&req.body);
+        if lines.is_empty() {
+            return Err(Response::text(400, "batch has no events (every line is empty)"));
+        }
+        lines
+    } else {
+        vec![req.body.clone()]
+    };
+    for (i, data) in datas.iter().enumerate() {
+        let ev = SseEvent { id: idempotency_key.as_deref(), event: event_type.as_deref(), data, retry_ms: None };
+        if let Err(e) = validate(&ev) {
+            let which = if datas.len() > 1 { format!("line {}: ", i + 1) } else { String::new() };
+            return Err(Response::text(400, format!("{which}{e}")));
+        }
+    }
+    let partitions = ctx.config().memory_broker.partitions;
+    let partition = match &key {
+        Some(k) => partition_for_key(k.as_bytes(), partitions),
+        None => ctx.next_round_robin(partitions),
+    };
+    let event_type: Option<Arc<str>> = event_type.map(Into::into);
+    let idempotency_key: Option<Box<str>> = idempotency_key.map(Into::into);
+    let items = datas
+        .into_iter()
+        .map(|data| PublishItem { event_type: event_type.clone(), idempotency_key: idempotency_key.clone(), data })
+        .collect();
+    let key = PartitionKey { topic: topic.into(), partition };
+    match ctx.publish(key, items).await {
+        Ok(ids) => {
+            let mut body = String::from("{\"ids\":[");
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                // Ids are [0-9a-z.-]: no escaping needed.
+                body.push('"');
+                body.push_str(id);
+                body.push('"');
+            }
+            body.push_str("]}\n");
+            Ok(Response::json(200, body))
+        }
+        Err(e @ PublishError::Busy(_)) => Err(Response::text(503, e.to_string()).with_header("retry-after", "1")),
+        Err(e @ PublishError::ShuttingDown) => Err(Response::text(503, e.to_string())),
+        Err(PublishError::Invalid(msg)) => Err(Response::text(400, msg)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_lines_split_on_lf_and_drop_cr_and_empty_lines() {
+        let body = Bytes::from_static(b"{\"a\":1}\r\n\n{\"b\":2}\nlast");
+        let lines: Vec<_> = batch_lines(&body).into_iter().collect();
+        assert_eq!(lines, vec![Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{\"b\":2}"), Bytes::from_static(b"last")]);
+        assert!(batch_lines(&Bytes::from_static(b"\n\r\n")).is_empty());
+    }
+}

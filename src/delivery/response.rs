@@ -1,0 +1,66 @@
+//! A plain HTTP answer, and the headers every answer of this gateway carries.
+use crate::codec::http1::{write_error, write_response, HttpError};
+
+/// A complete (non-streaming) response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Self { status, content_type, body: body.into(), headers: Vec::new() }
+    }
+
+    /// A short plain-text answer, e.g. an error saying what was wrong.
+    pub fn text(status: u16, message: impl Into<String>) -> Self {
+        let mut body = message.into().into_bytes();
+        body.push(b'\n');
+        Self::new(status, "text/plain; charset=utf-8", body)
+    }
+
+    pub fn json(status: u16, body: String) -> Self {
+        Self::new(status, "application/json", body)
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Serialize, adding the shard header and, when configured, CORS.
+    pub fn write(&self, out: &mut Vec<u8>, shard: usize, cors_origin: &str, keep_alive: bool) {
+        let shard = shard.to_string();
+        let mut headers: Vec<(&str, &str)> =
+            self.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        headers.push(("x-sluicegate-shard", &shard));
+        if !cors_origin.is_empty() {
+            headers.push(("access-control-allow-origin", cors_origin));
+        }
+        write_response(out, self.status, self.content_type, &headers, &self.body, keep_alive);
+    }
+}
+
+/// The answer to a request that could not be read; the connection closes after it.
+pub fn write_bad_request(out: &mut Vec<u8>, err: &HttpError) {
+    write_error(out, err);
+}
+
+/// The head of an SSE response. The body runs until the connection closes (no length, no
+/// chunking), so every subscriber gets exactly the shared frame bytes.
+pub fn sse_head(shard: usize, cors_origin: &str) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
+         x-accel-buffering: no\r\nconnection: close\r\nx-sluicegate-shard: {shard}\r\n"
+    );
+    if !cors_origin.is_empty() {
+        head.push_str("access-control-allow-origin: ");
+        head.push_str(cors_origin);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}

@@ -1,0 +1,105 @@
+//! A live SSE connection: write queued frames as the socket takes them, notice the client
+//! leaving, refill from history while catching up, and close when cut off or draining.
+//!
+//! The whole session is one `poll_fn`, so reading (to see EOF), refilling and writing share one
+//! task and one borrow of the socket: no split stream, no extra task per connection.
+use std::future::Future;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_lite::{AsyncRead, AsyncWrite};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+
+use super::sendmsg::{send_vectored, MAX_SLICES};
+use super::subscriber::{SubState, Subscriber};
+use crate::shard::context::ShardContext;
+use crate::telemetry::ShardMetrics;
+
+/// How a session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    ClientClosed,
+    CutOff,
+    Drained,
+    WriteError,
+}
+
+/// How long a cut-off or draining client gets to take its last bytes before the socket closes.
+const LAST_WORDS: Duration = Duration::from_millis(500);
+
+/// Run the session until it ends. The subscriber must already be registered with the shard.
+pub async fn run(ctx: &ShardContext, stream: &mut TcpStream, sub: &Rc<Subscriber>) -> SessionEnd {
+    let fd = stream.as_raw_fd();
+    let max_queue = ctx.config().sse.max_queue_bytes;
+    // Refill from history when below a quarter of the queue limit, up to a half: keeps the
+    // socket busy while never coming near the cut-off limit.
+    let (low, high) = (max_queue / 4, max_queue / 2);
+    let metrics = ctx.metrics();
+    let mut probe = [0u8; 64];
+    let mut last_words: Option<Timer> = None;
+    std::future::poll_fn(|cx| {
+        // Anything the client sends after the request is ignored; EOF or an error means it left.
+        loop {
+            match Pin::new(&mut *stream).poll_read(cx, &mut probe) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(SessionEnd::ClientClosed),
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Pending => break,
+            }
+        }
+        sub.set_waker(cx.waker());
+        loop {
+            if sub.state() == SubState::CatchingUp && sub.queued_bytes() < low.max(1) {
+                let gaps = sub.refill(&ctx.histories.borrow(), high.max(1));
+                if !gaps.is_empty() {
+                    ShardMetrics::add(&metrics.resets_total, 1);
+                }
+            }
+            if sub.is_queue_empty() {
+                return match sub.state() {
+                    SubState::CutOff => Poll::Ready(SessionEnd::CutOff),
+                    SubState::Draining => Poll::Ready(SessionEnd::Drained),
+                    SubState::CatchingUp | SubState::Live => Poll::Pending,
+                };
+            }
+            match sub.write_with(MAX_SLICES, |slices| send_vectored(fd, slices)) {
+                Ok(n) => {
+                    ShardMetrics::add(&metrics.sse_writes_total, 1);
+                    ShardMetrics::add(&metrics.sse_bytes_written_total, n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Let glommio watch for room: its write tries the front slice once more and
+                    // otherwise registers this task for writability.
+                    let res = sub.write_with(1, |slices| match Pin::new(&mut *stream).poll_write(cx, &slices[0]) {
+                        Poll::Ready(r) => r,
+                        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                    });
+                    match res {
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => return Poll::Ready(SessionEnd::WriteError),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Poll::Ready(SessionEnd::WriteError),
+            }
+        }
+        // The socket is full. A client that is being closed gets a little time, not forever.
+        if matches!(sub.state(), SubState::CutOff | SubState::Draining) {
+            let timer = last_words.get_or_insert_with(|| Timer::new(LAST_WORDS));
+            if Pin::new(timer).poll(cx).is_ready() {
+                return Poll::Ready(if sub.state() == SubState::CutOff {
+                    SessionEnd::CutOff
+                } else {
+                    SessionEnd::Drained
+                });
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}

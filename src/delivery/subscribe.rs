@@ -1,0 +1,123 @@
+//! `GET /topics/{topic}/events` and `GET /events?topic=...`: check a subscription request and
+//! build its [`Subscriber`], positioned from `Last-Event-ID` or at the live head.
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::publish::topic_from_segment;
+use super::response::Response;
+use super::subscriber::{Gap, Subscriber, RESTART_REASON};
+use crate::broker::PartitionKey;
+use crate::codec::event_id::parse_cursor;
+use crate::codec::http1::Request;
+use crate::codec::query;
+use crate::codec::topic::{is_reserved, validate_topic};
+use crate::shard::context::ShardContext;
+
+fn accepts_event_stream(req: &Request) -> bool {
+    match req.header_str("accept") {
+        None => true,
+        Some(accept) => accept.split(',').any(|item| {
+            let media = item.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("text/event-stream") || media == "*/*" || media.eq_ignore_ascii_case("text/*")
+        }),
+    }
+}
+
+fn topics_of(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result<Vec<String>, Response> {
+    let topics = match segment {
+        Some(seg) => vec![topic_from_segment(seg)?],
+        None => {
+            let topics = query::all(req.query(), "topic").map_err(|e| Response::text(400, format!("query: {e}")))?;
+            if topics.is_empty() {
+                return Err(Response::text(400, "name at least one topic: /events?topic=a&topic=b"));
+            }
+            for t in &topics {
+                validate_topic(t).map_err(|e| Response::text(400, format!("topic `{t}`: {e}")))?;
+            }
+            topics
+        }
+    };
+    let max = ctx.config().sse.max_topics_per_subscription;
+    if topics.len() > max {
+        return Err(Response::text(400, format!("too many topics: {} (at most {max})", topics.len())));
+    }
+    for (i, t) in topics.iter().enumerate() {
+        if topics[..i].contains(t) {
+            return Err(Response::text(400, format!("topic `{t}` is named twice")));
+        }
+        if is_reserved(t) {
+            return Err(Response::text(403, format!("topic `{t}` is reserved for the gateway's own events")));
+        }
+    }
+    Ok(topics)
+}
+
+fn last_event_id(req: &Request) -> Result<Option<String>, Response> {
+    if let Some(raw) = req.header("last-event-id") {
+        let id = std::str::from_utf8(raw).map_err(|_| Response::text(400, "Last-Event-ID is not valid UTF-8"))?;
+        if !id.trim().is_empty() {
+            return Ok(Some(id.trim().to_owned()));
+        }
+    }
+    query::first(req.query(), "lastEventId")
+        .map(|v| v.filter(|s| !s.is_empty()))
+        .map_err(|e| Response::text(400, format!("query: {e}")))
+}
+
+/// Check the request and create its subscriber (not yet registered with the shard).
+pub fn open(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result<Rc<Subscriber>, Response> {
+    if !accepts_event_stream(req) {
+        return Err(Response::text(406, "this endpoint streams text/event-stream; the Accept header excludes it"));
+    }
+    let topics = topics_of(ctx, req, segment)?;
+    let partitions = ctx.config().memory_broker.partitions;
+    let parts: Vec<PartitionKey> = topics
+        .iter()
+        .flat_map(|t| {
+            let topic: Arc<str> = Arc::from(t.as_str());
+            (0..partitions).map(move |p| PartitionKey { topic: topic.clone(), partition: p })
+        })
+        .collect();
+    let histories = ctx.histories.borrow();
+    let head_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.head());
+    let oldest_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.oldest());
+    let mut restart_gaps = Vec::new();
+    let start: Vec<u64> = match last_event_id(req)? {
+        None => parts.iter().map(head_of).collect(),
+        Some(id) => {
+            let cursor = parse_cursor(&id).map_err(|e| Response::text(400, format!("Last-Event-ID `{id}`: {e}")))?;
+            if cursor.next.len() != parts.len() {
+                return Err(Response::text(
+                    400,
+                    format!(
+                        "Last-Event-ID `{id}` names {} partitions; this subscription reads {}",
+                        cursor.next.len(),
+                        parts.len()
+                    ),
+                ));
+            }
+            crate::telemetry::ShardMetrics::add(&ctx.metrics().resumes_total, 1);
+            if cursor.epoch == ctx.epoch() {
+                // Clamp ids from the future (forged or corrupted) to the live head.
+                cursor.next.iter().zip(&parts).map(|(&n, k)| n.min(head_of(k))).collect()
+            } else {
+                for (k, &requested) in parts.iter().zip(&cursor.next) {
+                    restart_gaps.push(Gap { key: k.clone(), requested, oldest: oldest_of(k) });
+                }
+                parts.iter().map(oldest_of).collect()
+            }
+        }
+    };
+    drop(histories);
+    let id = ctx.subscribers.borrow_mut().next_id();
+    let sse = &ctx.config().sse;
+    let sub = Rc::new(Subscriber::new(id, parts, start, ctx.epoch(), sse.max_queue_bytes));
+    sub.push_control(Bytes::from(format!("retry: {}\n: ok\n\n", sse.retry_ms)));
+    if !restart_gaps.is_empty() {
+        crate::telemetry::ShardMetrics::add(&ctx.metrics().resets_total, 1);
+        sub.push_reset(RESTART_REASON, &restart_gaps);
+    }
+    Ok(sub)
+}

@@ -1,0 +1,385 @@
+//! An SSE subscriber's state on its shard: its partitions, its resume cursor, its bounded queue
+//! of shared frames.
+//!
+//! The queue holds references to frames that were encoded once at the partition owner
+//! ([`Chunk`]); nothing here copies a payload. A subscriber is either *catching up* (replaying
+//! from the shard's history, refilled by its session as the socket drains, live events ignored
+//! because they are in the history too) or *live* (fed by [`Subscriber::offer_live`]). The switch
+//! from one to the other happens in one synchronous step when the cursor reaches the history's
+//! head, so nothing is missed or sent twice.
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
+use std::rc::Rc;
+use std::task::Waker;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::broker::memory::History;
+use crate::broker::{FramedEvent, PartitionKey};
+use crate::codec::event_id;
+use crate::codec::sse::{encode_comment, encode_event, SseEvent};
+
+/// One piece of the outgoing stream.
+pub enum Chunk {
+    /// A shared frame, id line included.
+    Event(Rc<FramedEvent>),
+    /// This subscriber's own id line, then the shared frame without its id line.
+    EventWithId { id_line: Bytes, event: Rc<FramedEvent> },
+    /// Anything else: `retry:`, comments, heartbeats, `reset` events.
+    Bytes(Bytes),
+}
+
+impl Chunk {
+    fn slices(&self) -> [&[u8]; 2] {
+        match self {
+            Chunk::Event(e) => [&e.frame[..], &[]],
+            Chunk::EventWithId { id_line, event } => [&id_line[..], event.body()],
+            Chunk::Bytes(b) => [&b[..], &[]],
+        }
+    }
+
+    fn len(&self) -> usize {
+        let [a, b] = self.slices();
+        a.len() + b.len()
+    }
+}
+
+/// Where a subscriber is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubState {
+    /// Replaying history; live events are ignored (the history has them).
+    CatchingUp,
+    /// Receiving live events.
+    Live,
+    /// Fell too far behind: send what is queued (a final comment) and close.
+    CutOff,
+    /// The gateway is draining: send what is queued (a `retry:` hint) and close.
+    Draining,
+}
+
+/// The `reason` of a reset caused by history trimming.
+pub const GAP_REASON: &str = "events after Last-Event-ID are no longer retained";
+/// The `reason` of a reset caused by an id from an earlier run of the gateway.
+pub const RESTART_REASON: &str = "Last-Event-ID is from an earlier run of the gateway; its events are lost";
+
+/// One SSE connection's subscription.
+pub struct Subscriber {
+    pub id: u64,
+    parts: Vec<PartitionKey>,
+    epoch: u64,
+    next: RefCell<Vec<u64>>,
+    state: Cell<SubState>,
+    queue: RefCell<VecDeque<Chunk>>,
+    queued_bytes: Cell<usize>,
+    front_written: Cell<usize>,
+    max_queue_bytes: usize,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// What [`Subscriber::refill`] found: partitions whose asked-for events are gone.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Gap {
+    pub key: PartitionKey,
+    pub requested: u64,
+    pub oldest: u64,
+}
+
+impl Subscriber {
+    /// A subscriber that will start at `start[i]` in `parts[i]`, catching up from history.
+    pub fn new(
+        id: u64,
+        parts: Vec<PartitionKey>,
+        start: Vec<u64>,
+        epoch: u64,
+        max_queue_bytes: usize,
+    ) -> Self {
+        debug_assert_eq!(parts.len(), start.len());
+        Self {
+            id,
+            parts,
+            epoch,
+            next: RefCell::new(start),
+            state: Cell::new(SubState::CatchingUp),
+            queue: RefCell::new(VecDeque::new()),
+            queued_bytes: Cell::new(0),
+            front_written: Cell::new(0),
+            max_queue_bytes,
+            waker: RefCell::new(None),
+        }
+    }
+
+    pub fn parts(&self) -> &[PartitionKey] {
+        &self.parts
+    }
+
+    pub fn state(&self) -> SubState {
+        self.state.get()
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.get()
+    }
+
+    pub fn is_composite(&self) -> bool {
+        self.parts.len() > 1
+    }
+
+    /// The resume id for the current cursor.
+    pub fn cursor_id(&self) -> String {
+        event_id::format_cursor(self.epoch, &self.next.borrow())
+    }
+
+    /// Remember the session task to wake when there is something to write.
+    pub fn set_waker(&self, waker: &Waker) {
+        let mut slot = self.waker.borrow_mut();
+        match &*slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(w) = &*self.waker.borrow() {
+            w.wake_by_ref();
+        }
+    }
+
+    fn push(&self, chunk: Chunk) {
+        self.queued_bytes.set(self.queued_bytes.get() + chunk.len());
+        self.queue.borrow_mut().push_back(chunk);
+    }
+
+    fn push_event(&self, idx: usize, event: &Rc<FramedEvent>) {
+        let chunk = if self.is_composite() {
+            let mut next = self.next.borrow_mut();
+            next[idx] = event.offset + 1;
+            let id = event_id::format_cursor(self.epoch, &next);
+            let id_line = Bytes::from(format!("id: {id}\n"));
+            Chunk::EventWithId { id_line, event: event.clone() }
+        } else {
+            self.next.borrow_mut()[idx] = event.offset + 1;
+            Chunk::Event(event.clone())
+        };
+        self.push(chunk);
+    }
+
+    /// A live event of `parts[idx]`. Returns true if it was queued.
+    pub fn offer_live(&self, idx: usize, event: &Rc<FramedEvent>) -> bool {
+        if self.state.get() != SubState::Live {
+            return false;
+        }
+        if event.offset < self.next.borrow()[idx] {
+            return false; // already sent during catch-up
+        }
+        self.push_event(idx, event);
+        if self.queued_bytes.get() > self.max_queue_bytes {
+            self.cut_off();
+        }
+        self.wake();
+        true
+    }
+
+    /// Queue a control chunk (retry, comment, heartbeat, reset) and wake the session.
+    pub fn push_control(&self, bytes: Bytes) {
+        self.push(Chunk::Bytes(bytes));
+        self.wake();
+    }
+
+    /// Queue a `reset` event saying which partitions lost events; its id is the cursor after it.
+    pub fn push_reset(&self, reason: &str, gaps: &[Gap]) {
+        // `reason` is one of our own fixed sentences: no JSON escaping needed.
+        let mut data = format!("{{\"reason\":\"{reason}\",\"partitions\":[");
+        for (i, g) in gaps.iter().enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            // Topic names are validated to [A-Za-z0-9._-]: no JSON escaping needed.
+            data.push_str(&format!(
+                "{{\"topic\":\"{}\",\"partition\":{},\"requested\":{},\"oldest\":{}}}",
+                g.key.topic, g.key.partition, g.requested, g.oldest
+            ));
+        }
+        data.push_str("]}");
+        let id = self.cursor_id();
+        let mut out = BytesMut::new();
+        let ev = SseEvent { id: Some(&id), event: Some("reset"), data: data.as_bytes(), retry_ms: None };
+        if encode_event(&mut out, &ev).is_ok() {
+            self.push_control(out.freeze());
+        }
+    }
+
+    /// Fell too far behind: drop what is queued (but a partly written frame), say why, close.
+    pub fn cut_off(&self) {
+        self.state.set(SubState::CutOff);
+        let mut queue = self.queue.borrow_mut();
+        let keep = usize::from(self.front_written.get() > 0);
+        while queue.len() > keep {
+            queue.pop_back();
+        }
+        let kept: usize = queue.iter().map(Chunk::len).sum();
+        drop(queue);
+        self.queued_bytes.set(kept.saturating_sub(self.front_written.get()));
+        let mut out = BytesMut::new();
+        encode_comment(
+            &mut out,
+            "disconnected: this client fell too far behind; reconnect with Last-Event-ID to resume",
+        );
+        self.push_control(out.freeze());
+    }
+
+    /// The gateway is draining: tell the client to come back after `retry_ms` and close.
+    pub fn drain(&self, retry_ms: u32) {
+        if matches!(self.state.get(), SubState::CutOff | SubState::Draining) {
+            return;
+        }
+        self.state.set(SubState::Draining);
+        self.push_control(Bytes::from(format!(
+            "retry: {retry_ms}\n: gateway shutting down; reconnect to resume\n\n"
+        )));
+    }
+
+    /// While catching up: queue history events until `high` bytes are queued. Moves to live when
+    /// every partition's cursor has reached its history head. Partitions whose wanted events were
+    /// trimmed jump to the oldest retained event, get a `reset` event, and are reported as gaps.
+    pub fn refill(&self, histories: &HashMap<PartitionKey, History>, high: usize) -> Vec<Gap> {
+        let mut gaps = Vec::new();
+        if self.state.get() != SubState::CatchingUp {
+            return gaps;
+        }
+        let mut caught_up = true;
+        for (idx, key) in self.parts.iter().enumerate() {
+            let Some(history) = histories.get(key) else {
+                continue; // never seen an event: nothing to replay, live starts at 0
+            };
+            let wanted = self.next.borrow()[idx];
+            if wanted < history.oldest() {
+                let gap = Gap { key: key.clone(), requested: wanted, oldest: history.oldest() };
+                self.next.borrow_mut()[idx] = history.oldest();
+                // Before this partition's replayed events, so the client learns of the hole
+                // where it is.
+                self.push_reset(GAP_REASON, std::slice::from_ref(&gap));
+                gaps.push(gap);
+            }
+            let from = self.next.borrow()[idx];
+            for event in history.since(from) {
+                if self.queued_bytes.get() >= high {
+                    break;
+                }
+                self.push_event(idx, event);
+            }
+            if self.next.borrow()[idx] < history.head() {
+                caught_up = false;
+            }
+        }
+        if caught_up {
+            self.state.set(SubState::Live);
+        }
+        gaps
+    }
+
+    /// Call `send` with up to `max` slices of what is queued (the front one minus what was
+    /// already written), then account for the bytes it reports written.
+    pub fn write_with<E>(
+        &self,
+        max: usize,
+        send: impl FnOnce(&[IoSlice<'_>]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        let queue = self.queue.borrow();
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(max.min(queue.len() * 2));
+        let mut skip = self.front_written.get();
+        'fill: for chunk in queue.iter() {
+            for s in chunk.slices() {
+                if s.len() <= skip {
+                    skip -= s.len();
+                    continue;
+                }
+                slices.push(IoSlice::new(&s[skip..]));
+                skip = 0;
+                if slices.len() >= max {
+                    break 'fill;
+                }
+            }
+        }
+        if slices.is_empty() {
+            return Ok(0);
+        }
+        let written = send(&slices)?;
+        drop(slices);
+        drop(queue);
+        self.consume(written);
+        Ok(written)
+    }
+
+    fn consume(&self, mut n: usize) {
+        self.queued_bytes.set(self.queued_bytes.get().saturating_sub(n));
+        let mut queue = self.queue.borrow_mut();
+        n += self.front_written.get();
+        while let Some(front) = queue.front() {
+            let len = front.len();
+            if n >= len {
+                n -= len;
+                queue.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.front_written.set(n);
+    }
+
+    pub fn is_queue_empty(&self) -> bool {
+        self.queue.borrow().is_empty()
+    }
+}
+
+/// All subscribers of one shard, indexed by partition.
+#[derive(Default)]
+pub struct Registry {
+    by_part: HashMap<PartitionKey, Vec<(usize, Rc<Subscriber>)>>,
+    all: HashMap<u64, Rc<Subscriber>>,
+    next_id: u64,
+}
+
+impl Registry {
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn add(&mut self, sub: Rc<Subscriber>) {
+        for (idx, key) in sub.parts().iter().enumerate() {
+            self.by_part.entry(key.clone()).or_default().push((idx, sub.clone()));
+        }
+        self.all.insert(sub.id, sub);
+    }
+
+    pub fn remove(&mut self, sub: &Subscriber) {
+        self.all.remove(&sub.id);
+        for key in sub.parts() {
+            if let Some(list) = self.by_part.get_mut(key) {
+                list.retain(|(_, s)| s.id != sub.id);
+                if list.is_empty() {
+                    self.by_part.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Offer a live event to every subscriber of its partition; returns how many queued it.
+    pub fn deliver(&self, event: &Rc<FramedEvent>) -> u64 {
+        let Some(list) = self.by_part.get(&event.key) else { return 0 };
+        list.iter().filter(|(idx, sub)| sub.offer_live(*idx, event)).count() as u64
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    pub fn subscribers(&self) -> impl Iterator<Item = &Rc<Subscriber>> {
+        self.all.values()
+    }
+}

@@ -1,0 +1,224 @@
+//! One shard's state and its broker-side duties: owning partitions, framing, fan-out, history.
+//!
+//! Everything here is `!Send` and lives on one executor; other shards are reached only through
+//! the mesh.
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use crate::broker::framing::Framer;
+use crate::broker::memory::{Assigned, History, HistoryLimits, OwnedPartition};
+use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
+use crate::codec::event_id;
+use crate::config::Config;
+use crate::delivery::subscriber::Registry;
+use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
+use crate::shard::routing::shard_for;
+use crate::shard::shutdown::{GlobalShutdown, LocalShutdown};
+use crate::telemetry::ShardMetrics;
+
+/// What all shards share (read-only after start, or atomics).
+pub struct Shared {
+    pub config: Config,
+    pub metrics: Box<[ShardMetrics]>,
+    pub shutdown: GlobalShutdown,
+    /// The embedded broker's incarnation, stamped into every event id.
+    pub epoch: u64,
+}
+
+type Reply = Result<Vec<String>, PublishError>;
+
+#[derive(Default)]
+struct PendingReply {
+    result: Option<Reply>,
+    waker: Option<Waker>,
+}
+
+/// One shard.
+pub struct ShardContext {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    pub mesh: RefCell<MeshEndpoint>,
+    pub subscribers: RefCell<Registry>,
+    pub histories: RefCell<HashMap<PartitionKey, History>>,
+    pub shutdown: LocalShutdown,
+    pub open_connections: Cell<usize>,
+    owned: RefCell<HashMap<PartitionKey, OwnedPartition>>,
+    framer: RefCell<Framer>,
+    pending: RefCell<HashMap<u64, PendingReply>>,
+    next_request: Cell<u64>,
+    round_robin: Cell<u32>,
+}
+
+impl ShardContext {
+    pub fn new(shared: Arc<Shared>, mesh: MeshEndpoint) -> Self {
+        let id = mesh.shard();
+        let epoch = shared.epoch;
+        Self {
+            id,
+            shared,
+            mesh: RefCell::new(mesh),
+            subscribers: RefCell::new(Registry::default()),
+            histories: RefCell::new(HashMap::new()),
+            shutdown: LocalShutdown::default(),
+            open_connections: Cell::new(0),
+            owned: RefCell::new(HashMap::new()),
+            framer: RefCell::new(Framer::new(epoch)),
+            pending: RefCell::new(HashMap::new()),
+            next_request: Cell::new(0),
+            round_robin: Cell::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub fn metrics(&self) -> &ShardMetrics {
+        &self.shared.metrics[self.id]
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shared.metrics.len()
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.shared.epoch
+    }
+
+    /// A partition for an event without a key: rotate per shard, so load spreads but one
+    /// request's events stay together.
+    pub fn next_round_robin(&self, partitions: u32) -> u32 {
+        let p = self.round_robin.get();
+        self.round_robin.set(p.wrapping_add(1));
+        p % partitions.max(1)
+    }
+
+    fn history_limits(&self) -> HistoryLimits {
+        let c = &self.config().memory_broker;
+        HistoryLimits { max_events: c.history_events, max_bytes: c.history_bytes }
+    }
+
+    /// Append `items` to `key` (at its owner shard, wherever that is); the ids they got.
+    pub async fn publish(&self, key: PartitionKey, items: Vec<PublishItem>) -> Reply {
+        if self.shutdown.is_triggered() {
+            return Err(PublishError::ShuttingDown);
+        }
+        let owner = shard_for(&key.topic, key.partition, self.shards());
+        if owner == self.id {
+            return self.append_as_owner(&key, &items);
+        }
+        let request_id = self.next_request.get();
+        self.next_request.set(request_id + 1);
+        self.pending.borrow_mut().insert(request_id, PendingReply::default());
+        {
+            let mut mesh = self.mesh.borrow_mut();
+            if mesh.max_backlog() >= self.config().mesh.max_backlog {
+                self.pending.borrow_mut().remove(&request_id);
+                return Err(PublishError::Busy(format!("ring to shard {owner} is full")));
+            }
+            mesh.send(owner, MeshMsg::Publish(PublishRequest { from: self.id, request_id, key, items }));
+            mesh.ring_pending();
+        }
+        // Removes the entry if this future is dropped (client went away) before the answer.
+        let _guard = PendingGuard { ctx: self, request_id };
+        std::future::poll_fn(|cx| {
+            let mut pending = self.pending.borrow_mut();
+            let Some(slot) = pending.get_mut(&request_id) else {
+                return Poll::Ready(Err(PublishError::ShuttingDown));
+            };
+            match slot.result.take() {
+                Some(result) => Poll::Ready(result),
+                None => {
+                    slot.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Give each item its offset, frame it once and fan it out to every shard.
+    fn append_as_owner(&self, key: &PartitionKey, items: &[PublishItem]) -> Reply {
+        let keep_keys = self.config().memory_broker.history_events;
+        let mut ids = Vec::with_capacity(items.len());
+        let mut mesh = self.mesh.borrow_mut();
+        if mesh.max_backlog() >= self.config().mesh.max_backlog {
+            ShardMetrics::add(&self.metrics().publishes_refused_total, 1);
+            return Err(PublishError::Busy("fan-out backlog is full".into()));
+        }
+        let mut owned = self.owned.borrow_mut();
+        let partition = owned.entry(key.clone()).or_default();
+        let mut framed = Vec::with_capacity(items.len());
+        for item in items {
+            match partition.assign(item.idempotency_key.as_deref(), keep_keys) {
+                Assigned::Duplicate(offset) => ids.push(event_id::format_single(self.epoch(), offset + 1)),
+                Assigned::New(offset) => {
+                    let event = self.framer.borrow_mut().frame(key, offset, item)?;
+                    ids.push(event_id::format_single(self.epoch(), offset + 1));
+                    for to in 0..self.shards() {
+                        if to != self.id {
+                            mesh.send(to, MeshMsg::Event(event.clone()));
+                        }
+                    }
+                    framed.push(event);
+                }
+            }
+        }
+        mesh.ring_pending();
+        drop(mesh);
+        drop(owned);
+        ShardMetrics::add(&self.metrics().events_published_total, framed.len() as u64);
+        for event in framed {
+            self.on_event(event);
+        }
+        Ok(ids)
+    }
+
+    /// An event for this shard: keep it in history and offer it to local subscribers.
+    pub fn on_event(&self, event: FramedEvent) {
+        let event = Rc::new(event);
+        let limits = self.history_limits();
+        self.histories
+            .borrow_mut()
+            .entry(event.key.clone())
+            .or_insert_with(|| History::new(limits))
+            .append(event.clone());
+        let n = self.subscribers.borrow().deliver(&event);
+        ShardMetrics::add(&self.metrics().deliveries_total, n);
+    }
+
+    /// Handle one message from another shard.
+    pub fn on_mesh_message(&self, msg: MeshMsg) {
+        match msg {
+            MeshMsg::Event(event) => self.on_event(event),
+            MeshMsg::Publish(req) => {
+                let result = self.append_as_owner(&req.key, &req.items);
+                let mut mesh = self.mesh.borrow_mut();
+                mesh.send(req.from, MeshMsg::PublishDone { request_id: req.request_id, result });
+                mesh.ring_pending();
+            }
+            MeshMsg::PublishDone { request_id, result } => {
+                if let Some(slot) = self.pending.borrow_mut().get_mut(&request_id) {
+                    slot.result = Some(result);
+                    if let Some(w) = slot.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct PendingGuard<'a> {
+    ctx: &'a ShardContext,
+    request_id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.ctx.pending.borrow_mut().remove(&self.request_id);
+    }
+}

@@ -1,0 +1,209 @@
+//! Start one pinned glommio executor per shard, run them, and drain them on shutdown.
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::context::{ShardContext, Shared};
+use super::mesh::{build_mesh, Doorbell, MeshEndpoint};
+use super::shutdown::GlobalShutdown;
+use crate::config::Config;
+use crate::delivery::listener::accept_loop;
+use crate::telemetry::ShardMetrics;
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("shard {shard}: cannot listen on {addr}: {source}")]
+    Bind { shard: usize, addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("shard {shard}: cannot start its executor: {message}")]
+    Executor { shard: usize, message: String },
+    #[error("shard {0} stopped unexpectedly")]
+    Crashed(usize),
+}
+
+/// A running gateway: its shared state and the doorbells that wake each shard.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    bells: Arc<[Doorbell]>,
+    handles: Vec<glommio::ExecutorJoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Bind every shard's listener and start serving. Returns once all shards listen.
+    pub fn start(config: Config) -> Result<Self, PoolError> {
+        let shards = config.effective_shards().max(1);
+        let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpus: Vec<usize> = if config.server.cpus.is_empty() {
+            (0..shards).map(|i| i % online).collect()
+        } else {
+            config.server.cpus.clone()
+        };
+        let (endpoints, bells) = build_mesh(shards, config.mesh.ring_capacity);
+        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let shared = Arc::new(Shared {
+            config,
+            metrics: (0..shards).map(|_| ShardMetrics::default()).collect(),
+            shutdown: GlobalShutdown::default(),
+            epoch,
+        });
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, PoolError>>();
+        let mut handles = Vec::with_capacity(shards);
+        for endpoint in endpoints {
+            let shard = endpoint.shard();
+            let shared2 = shared.clone();
+            let ready = ready_tx.clone();
+            let handle = LocalExecutorBuilder::new(Placement::Fixed(cpus[shard % cpus.len()]))
+                .name(&format!("shard-{shard}"))
+                .spawn(move || shard_main(shared2, endpoint, ready))
+                .map_err(|e| PoolError::Executor { shard, message: e.to_string() })?;
+            handles.push(handle);
+        }
+        drop(ready_tx);
+        let gateway = Self { shared, bells, handles };
+        for _ in 0..shards {
+            match ready_rx.recv() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    gateway.request_shutdown();
+                    gateway.join_quietly();
+                    return Err(e);
+                }
+                Err(_) => {
+                    gateway.request_shutdown();
+                    return Err(PoolError::Crashed(usize::MAX));
+                }
+            }
+        }
+        Ok(gateway)
+    }
+
+    /// Ask every shard to drain and stop (safe from any thread, e.g. a signal handler thread).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { shared: self.shared.clone(), bells: self.bells.clone() }
+    }
+
+    fn request_shutdown(&self) {
+        self.shutdown_handle().request();
+    }
+
+    fn join_quietly(self) {
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+
+    /// Wait for every shard to finish (after a shutdown request).
+    pub fn join(self) -> Result<(), PoolError> {
+        let mut result = Ok(());
+        for (shard, h) in self.handles.into_iter().enumerate() {
+            if h.join().is_err() && result.is_ok() {
+                result = Err(PoolError::Crashed(shard));
+            }
+        }
+        result
+    }
+}
+
+/// Requests shutdown from any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+    bells: Arc<[Doorbell]>,
+}
+
+impl ShutdownHandle {
+    pub fn request(&self) {
+        self.shared.shutdown.request();
+        for bell in self.bells.iter() {
+            bell.ring();
+        }
+    }
+}
+
+async fn shard_main(shared: Arc<Shared>, endpoint: MeshEndpoint, ready: mpsc::Sender<Result<usize, PoolError>>) {
+    let shard = endpoint.shard();
+    let addr = shared.config.server.listen;
+    let ctx = Rc::new(ShardContext::new(shared, endpoint));
+    let listener = match TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            let source = std::io::Error::other(e.to_string());
+            let _ = ready.send(Err(PoolError::Bind { shard, addr, source }));
+            return;
+        }
+    };
+    glommio::spawn_local(mesh_loop(ctx.clone())).detach();
+    glommio::spawn_local(heartbeat_loop(ctx.clone())).detach();
+    let _ = ready.send(Ok(shard));
+    drop(ready);
+    accept_loop(ctx.clone(), listener).await;
+    drain(&ctx).await;
+}
+
+/// Drain inbound rings into this shard; sleep on the doorbell when there is nothing to do.
+async fn mesh_loop(ctx: Rc<ShardContext>) {
+    let bells = ctx.mesh.borrow().bells();
+    let bell = &bells[ctx.id];
+    let mut batch = Vec::with_capacity(1024);
+    loop {
+        bell.reset();
+        if ctx.shared.shutdown.is_requested() && !ctx.shutdown.is_triggered() {
+            ctx.shutdown.trigger();
+        }
+        let n = ctx.mesh.borrow_mut().drain_into(&mut batch, 1024);
+        for msg in batch.drain(..) {
+            ctx.on_mesh_message(msg);
+        }
+        let parked = {
+            let mut mesh = ctx.mesh.borrow_mut();
+            let parked = mesh.flush_backlog();
+            mesh.ring_pending();
+            parked
+        };
+        if n > 0 {
+            // Let sessions write what was just queued before draining more.
+            glommio::yield_if_needed().await;
+            if n < 64 {
+                futures_lite::future::yield_now().await;
+            }
+        } else if parked {
+            glommio::timer::sleep(Duration::from_micros(200)).await;
+        } else {
+            bell.wait().await;
+        }
+    }
+}
+
+/// Queue a heartbeat comment to every idle subscriber every `sse.heartbeat_ms`.
+async fn heartbeat_loop(ctx: Rc<ShardContext>) {
+    let every = Duration::from_millis(ctx.config().sse.heartbeat_ms);
+    let beat = Bytes::from_static(b":\n\n");
+    loop {
+        glommio::timer::sleep(every).await;
+        if ctx.shutdown.is_triggered() {
+            return;
+        }
+        for sub in ctx.subscribers.borrow().subscribers() {
+            if sub.is_queue_empty() {
+                sub.push_control(beat.clone());
+            }
+        }
+    }
+}
+
+/// Tell every SSE client to reconnect elsewhere, then wait for connections to close.
+async fn drain(ctx: &ShardContext) {
+    let retry = ctx.config().sse.retry_ms;
+    for sub in ctx.subscribers.borrow().subscribers() {
+        sub.drain(retry);
+    }
+    let deadline = Instant::now() + Duration::from_millis(ctx.config().server.drain_timeout_ms);
+    while ctx.open_connections.get() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+}
