@@ -166,11 +166,9 @@ async fn mesh_loop(ctx: Rc<ShardContext>) {
             parked
         };
         if n > 0 {
-            // Let sessions write what was just queued before draining more.
-            glommio::yield_if_needed().await;
-            if n < 64 {
-                futures_lite::future::yield_now().await;
-            }
+            // Let the sessions just woken write what was queued before draining more: they
+            // run first, and each writes everything queued so far in one system call.
+            futures_lite::future::yield_now().await;
         } else if parked {
             glommio::timer::sleep(Duration::from_micros(200)).await;
         } else {
