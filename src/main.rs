@@ -7,13 +7,13 @@ use sluicegate::config::{Config, LoadOutcome};
 use sluicegate::shard::pool::Gateway;
 
 fn main() -> ExitCode {
-    let config = match Config::load(std::env::args_os(), std::env::vars()) {
+    let config = match Config::load(std::env::args_os(), sluicegate::config::process_env()) {
         Ok(LoadOutcome::Run(c)) => c,
         Ok(LoadOutcome::CheckOnly(c)) => {
             print!("{}", c.to_toml());
             return ExitCode::SUCCESS;
         }
-        Err(e) => return e.report(),
+        Err(e) => e.exit(),
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -1,0 +1,278 @@
+//! Checks on values that deserialize fine but cannot work (zero timeouts, CPUs that do not
+//! exist, a log filter that does not parse), and the effective shard count.
+
+use super::error::ConfigError;
+use super::model::Config;
+use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
+
+/// Most shards (executor threads) the gateway runs; the ring mesh grows with its square.
+pub const MAX_SHARDS: usize = 1024;
+/// Most partitions per topic in the memory broker.
+pub const MAX_PARTITIONS: u32 = 1024;
+/// Smallest shard-to-shard ring.
+pub const MIN_RING_CAPACITY: usize = 16;
+
+/// CPUs this process may run on. `available_parallelism` respects the affinity mask and
+/// cgroup quota (no unsafe `sysconf` needed), so on a restricted machine it can be below the
+/// number of CPUs installed: CPU ids are then checked against the smaller number.
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+fn invalid(key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message,
+        origin: None,
+    }
+}
+
+fn at_least<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    min: T,
+) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(invalid(key, format!("must be at least {min}, got {value}")));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Shards to run: `server.shards`, or one per available CPU when it is 0.
+    pub fn effective_shards(&self) -> usize {
+        match self.server.shards {
+            0 => online_cpus(),
+            n => n,
+        }
+    }
+
+    /// Check values that deserialize but cannot work. The error names the dotted key; its
+    /// origin is `None` here and filled in by [`Config::load`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.shards > MAX_SHARDS {
+            return Err(invalid(
+                "server.shards",
+                format!("must be at most {MAX_SHARDS}, got {}", server.shards),
+            ));
+        }
+        self.validate_cpus()?;
+        let millis = [
+            ("server.drain_timeout_ms", server.drain_timeout_ms),
+            ("http.idle_timeout_ms", self.http.idle_timeout_ms),
+            ("http.header_timeout_ms", self.http.header_timeout_ms),
+            ("sse.heartbeat_ms", self.sse.heartbeat_ms),
+            ("sse.retry_ms", u64::from(self.sse.retry_ms)),
+        ];
+        for (key, value) in millis {
+            at_least(key, value, 1)?;
+        }
+        // A zero here would refuse every request, connection or subscription.
+        let http = &self.http;
+        let ones = [
+            ("http.max_head_bytes", http.max_head_bytes),
+            ("http.max_headers", http.max_headers),
+            ("http.max_uri_bytes", http.max_uri_bytes),
+            ("http.max_body_bytes", http.max_body_bytes),
+            (
+                "http.max_connections_per_shard",
+                http.max_connections_per_shard,
+            ),
+            ("sse.max_queue_bytes", self.sse.max_queue_bytes),
+            (
+                "sse.max_topics_per_subscription",
+                self.sse.max_topics_per_subscription,
+            ),
+            (
+                "memory_broker.history_events",
+                self.memory_broker.history_events,
+            ),
+        ];
+        for (key, value) in ones {
+            at_least(key, value, 1)?;
+        }
+        let partitions = self.memory_broker.partitions;
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(invalid(
+                "memory_broker.partitions",
+                format!("must be between 1 and {MAX_PARTITIONS}, got {partitions}"),
+            ));
+        }
+        at_least(
+            "mesh.ring_capacity",
+            self.mesh.ring_capacity,
+            MIN_RING_CAPACITY,
+        )?;
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid(
+                "log.level",
+                format!("`{}` is not a valid log filter: {err}", self.log.level),
+            ));
+        }
+        validate_origin(&http.cors_allow_origin)
+    }
+
+    fn validate_cpus(&self) -> Result<(), ConfigError> {
+        let cpus = &self.server.cpus;
+        if cpus.is_empty() {
+            return Ok(());
+        }
+        let online = online_cpus();
+        let mut seen = BTreeSet::new();
+        for &cpu in cpus {
+            if cpu >= online {
+                return Err(invalid(
+                    "server.cpus",
+                    format!("CPU {cpu} is not available (this process may use {online} CPUs, ids 0 to {})", online - 1),
+                ));
+            }
+            if !seen.insert(cpu) {
+                return Err(invalid("server.cpus", format!("CPU {cpu} is listed twice")));
+            }
+        }
+        let shards = self.effective_shards();
+        if cpus.len() != shards {
+            return Err(invalid(
+                "server.cpus",
+                format!(
+                    "lists {} CPUs but there are {shards} shards; give one CPU per shard",
+                    cpus.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The CORS origin goes into a response header verbatim, so besides the shape check it may
+/// not hold whitespace or control characters (no header injection from config).
+fn validate_origin(origin: &str) -> Result<(), ConfigError> {
+    let key = "http.cors_allow_origin";
+    let shape_ok = origin.is_empty()
+        || origin == "*"
+        || origin.starts_with("http://")
+        || origin.starts_with("https://");
+    if !shape_ok {
+        return Err(invalid(
+            key,
+            format!("`{origin}` must be \"\", \"*\" or start with http:// or https://"),
+        ));
+    }
+    if origin.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            key,
+            format!("{origin:?} contains whitespace or a control character"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(edit: impl FnOnce(&mut Config)) -> Result<(), ConfigError> {
+        let mut config = Config::default();
+        edit(&mut config);
+        config.validate()
+    }
+
+    fn fails_on(key: &str, want: &str, edit: impl FnOnce(&mut Config)) {
+        let err = check(edit).expect_err(key);
+        assert_eq!(err.key(), Some(key), "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with(&format!("config: {key}: ")), "{text}");
+        assert!(text.contains(want), "{text}");
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn each_rule_names_its_key() {
+        fails_on("server.shards", "at most 1024", |c| c.server.shards = 1025);
+        fails_on("server.drain_timeout_ms", "at least 1", |c| {
+            c.server.drain_timeout_ms = 0
+        });
+        fails_on("http.idle_timeout_ms", "at least 1", |c| {
+            c.http.idle_timeout_ms = 0
+        });
+        fails_on("http.header_timeout_ms", "at least 1", |c| {
+            c.http.header_timeout_ms = 0
+        });
+        fails_on("sse.heartbeat_ms", "got 0", |c| c.sse.heartbeat_ms = 0);
+        fails_on("sse.retry_ms", "got 0", |c| c.sse.retry_ms = 0);
+        fails_on("http.max_body_bytes", "at least 1", |c| {
+            c.http.max_body_bytes = 0
+        });
+        fails_on("memory_broker.history_events", "at least 1", |c| {
+            c.memory_broker.history_events = 0
+        });
+        fails_on("memory_broker.partitions", "between 1 and 1024", |c| {
+            c.memory_broker.partitions = 0
+        });
+        fails_on("memory_broker.partitions", "got 1025", |c| {
+            c.memory_broker.partitions = 1025
+        });
+        fails_on("mesh.ring_capacity", "at least 16, got 15", |c| {
+            c.mesh.ring_capacity = 15
+        });
+        fails_on("log.level", "not a valid log filter", |c| {
+            c.log.level = "sluicegate=notalevel".into()
+        });
+    }
+
+    #[test]
+    fn cors_origin_shapes() {
+        for good in ["", "*", "http://localhost:3000", "https://app.example.com"] {
+            assert!(
+                check(|c| c.http.cors_allow_origin = good.into()).is_ok(),
+                "{good}"
+            );
+        }
+        fails_on("http.cors_allow_origin", "must be", |c| {
+            c.http.cors_allow_origin = "example.com".into()
+        });
+        fails_on("http.cors_allow_origin", "control character", |c| {
+            c.http.cors_allow_origin = "https://a.example\r\nX-Evil: 1".into()
+        });
+    }
+
+    #[test]
+    fn cpus_must_exist_be_unique_and_match_the_shard_count() {
+        let online = online_cpus();
+        fails_on("server.cpus", "is not available", |c| {
+            c.server.shards = 1;
+            c.server.cpus = vec![online];
+        });
+        fails_on("server.cpus", "lists 1 CPUs but there are 2 shards", |c| {
+            c.server.shards = 2;
+            c.server.cpus = vec![0];
+        });
+        if online >= 2 {
+            fails_on("server.cpus", "listed twice", |c| {
+                c.server.shards = 2;
+                c.server.cpus = vec![0, 0];
+            });
+        }
+        assert!(check(|c| {
+            c.server.shards = online;
+            c.server.cpus = (0..online).rev().collect();
+        })
+        .is_ok());
+        // shards = 0 means one per CPU, so a full list matches it.
+        assert!(check(|c| c.server.cpus = (0..online).collect()).is_ok());
+    }
+
+    #[test]
+    fn effective_shards_uses_cpus_when_zero() {
+        let mut config = Config::default();
+        assert_eq!(config.effective_shards(), online_cpus());
+        config.server.shards = 3;
+        assert_eq!(config.effective_shards(), 3);
+    }
+}
