@@ -25,7 +25,7 @@ pub struct SseEvent<'a> {
 }
 
 /// Why an event cannot be framed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FrameError {
     /// A CR or LF in the id would end the `id:` line early and inject fields.
     #[error("event id contains a line break (CR or LF) at byte {at}; an SSE field is one line")]
@@ -230,7 +230,10 @@ mod tests {
             event: Some("x\r"),
             ..SseEvent::default()
         };
-        assert_eq!(validate(&bad_type), Err(FrameError::EventLineBreak { at: 1 }));
+        assert_eq!(
+            validate(&bad_type),
+            Err(FrameError::EventLineBreak { at: 1 })
+        );
         let bad_data = SseEvent {
             data: b"ok\xff",
             ..SseEvent::default()

@@ -193,23 +193,21 @@ impl SseParser {
                 self.data.extend_from_slice(value);
                 self.data.push(b'\n');
             }
-            b"id" => {
-                if memchr(0, value).is_none() {
-                    self.pending_id = Some(String::from_utf8_lossy(value).into_owned());
-                }
+            // An id containing NUL is ignored.
+            b"id" if memchr(0, value).is_none() => {
+                self.pending_id = Some(String::from_utf8_lossy(value).into_owned());
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    // Saturate rather than reject: the value is "an integer", however long.
-                    let ms = value.iter().fold(0u64, |acc, d| {
-                        acc.saturating_mul(10)
-                            .saturating_add(u64::from(d.wrapping_sub(b'0')))
-                    });
-                    self.retry_ms = Some(ms);
-                    self.pending_retry = Some(ms);
-                }
+            // A retry value that is not all ASCII digits is ignored.
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // Saturate rather than reject: the value is "an integer", however long.
+                let ms = value.iter().fold(0u64, |acc, d| {
+                    acc.saturating_mul(10)
+                        .saturating_add(u64::from(d.wrapping_sub(b'0')))
+                });
+                self.retry_ms = Some(ms);
+                self.pending_retry = Some(ms);
             }
-            _ => {} // unknown fields are ignored
+            _ => {} // unknown fields, and the ignored values above
         }
     }
 
@@ -250,8 +248,7 @@ impl SseParser {
 
 /// UTF-8 decode with U+FFFD for invalid sequences, without copying when the bytes are valid.
 fn decode(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -350,7 +347,8 @@ mod tests {
 
     #[test]
     fn retry_requires_ascii_digits() {
-        let (p, _) = parse_all(b"retry: 250\n\nretry: 12a\n\nretry: -1\n\nretry:\n\nretry: 1.5\n\n");
+        let (p, _) =
+            parse_all(b"retry: 250\n\nretry: 12a\n\nretry: -1\n\nretry:\n\nretry: 1.5\n\n");
         assert_eq!(p.retry_ms(), Some(250));
         let (p, ev) = parse_all(b"retry: 99\ndata: x\n\ndata: y\n\n");
         assert_eq!(p.retry_ms(), Some(99));
