@@ -190,6 +190,8 @@ impl SseParser {
                 self.event_type.extend_from_slice(value);
             }
             b"data" => {
+                // One reservation for value + LF: extend then push would grow the buffer twice.
+                self.data.reserve(value.len() + 1);
                 self.data.extend_from_slice(value);
                 self.data.push(b'\n');
             }
