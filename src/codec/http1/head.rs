@@ -43,8 +43,10 @@ pub(super) struct Head {
 /// looked at are not looked at again (a head trickling in byte by byte stays linear).
 #[derive(Debug, Default)]
 pub(super) struct HeadScan {
-    /// The request line's method and target have been checked against their limits.
-    line_ok: bool,
+    /// Progress of the method/target length check.
+    line: LineCheck,
+    /// Offset up to which the request-line check found no delimiter.
+    line_searched: usize,
     /// Offset up to which no end-of-head was found.
     scanned: usize,
 }
@@ -62,7 +64,7 @@ impl HeadScan {
         buf: &mut BytesMut,
         limits: &Limits,
     ) -> Result<Option<Head>, HttpError> {
-        if !self.line_ok {
+        if self.line != LineCheck::Done {
             // RFC 9112 §2.2: ignore empty lines before the request line (some clients send a
             // stray CRLF after a body).
             loop {
@@ -73,10 +75,10 @@ impl HeadScan {
                     _ => break,
                 }
             }
-            if !check_request_line(buf, limits.max_uri_bytes)? {
+            let max_uri = limits.max_uri_bytes;
+            if !check_request_line(&mut self.line, &mut self.line_searched, buf, max_uri)? {
                 return Ok(None);
             }
-            self.line_ok = true;
         }
         let end = match find_head_end(buf, &mut self.scanned) {
             Some(end) if end <= limits.max_head_bytes => end,
@@ -99,32 +101,67 @@ impl HeadScan {
     }
 }
 
+/// Where the request-line check stands. Both phases resume where the previous call stopped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum LineCheck {
+    /// Looking for the space after the method; no delimiter before `searched`.
+    #[default]
+    Method,
+    /// Method ends at `sp`; looking for the end of the target, none before `searched`.
+    Target { sp: usize },
+    /// Method and target are within limits.
+    Done,
+}
+
 /// Check the method and target lengths from the start of the request line. `Ok(true)` when both
 /// are within limits, `Ok(false)` when more bytes are needed to tell.
-fn check_request_line(buf: &[u8], max_uri: usize) -> Result<bool, HttpError> {
-    let is_delim = |b: &u8| matches!(b, b' ' | b'\r' | b'\n');
-    let method_window = buf
-        .get(..buf.len().min(MAX_METHOD_BYTES + 1))
-        .unwrap_or_default();
-    let Some(sp) = method_window.iter().position(is_delim) else {
-        return if buf.len() > MAX_METHOD_BYTES {
-            Err(HttpError::MethodTooLong)
-        } else {
-            Ok(false)
+fn check_request_line(
+    state: &mut LineCheck,
+    searched: &mut usize,
+    buf: &[u8],
+    max_uri: usize,
+) -> Result<bool, HttpError> {
+    if *state == LineCheck::Method {
+        let Some(sp) = find_delim(buf, searched, MAX_METHOD_BYTES + 1) else {
+            return if buf.len() > MAX_METHOD_BYTES {
+                Err(HttpError::MethodTooLong)
+            } else {
+                Ok(false)
+            };
         };
-    };
-    if sp == 0 || method_window.get(sp) != Some(&b' ') {
-        return Err(HttpError::BadRequestLine);
+        if sp == 0 || buf.get(sp) != Some(&b' ') {
+            return Err(HttpError::BadRequestLine);
+        }
+        *state = LineCheck::Target { sp };
+        *searched = sp + 1;
     }
-    let rest = buf.get(sp + 1..).unwrap_or_default();
-    let target_window = rest
-        .get(..rest.len().min(max_uri.saturating_add(1)))
-        .unwrap_or_default();
-    match target_window.iter().position(is_delim) {
-        Some(_) => Ok(true),
-        None if rest.len() > max_uri => Err(HttpError::UriTooLong { max: max_uri }),
-        None => Ok(false),
+    if let LineCheck::Target { sp } = *state {
+        // The target starts at sp + 1; a delimiter anywhere in its first max_uri + 1 bytes
+        // means it is at most max_uri long.
+        let target_start = sp + 1;
+        let window_end = target_start.saturating_add(max_uri).saturating_add(1);
+        if find_delim(buf, searched, window_end).is_none() {
+            return if buf.len() >= window_end {
+                Err(HttpError::UriTooLong { max: max_uri })
+            } else {
+                Ok(false)
+            };
+        }
+        *state = LineCheck::Done;
     }
+    Ok(true)
+}
+
+/// Position of the first SP, CR or LF in `buf[*searched..window_end]`; on `None`, `*searched`
+/// moves to where the next call should resume.
+fn find_delim(buf: &[u8], searched: &mut usize, window_end: usize) -> Option<usize> {
+    let window_end = window_end.min(buf.len());
+    let found = buf
+        .get(*searched..window_end)
+        .and_then(|w| w.iter().position(|b| matches!(b, b' ' | b'\r' | b'\n')))
+        .map(|i| *searched + i);
+    *searched = found.unwrap_or(window_end.max(*searched));
+    found
 }
 
 /// Find the end of the head (just past the empty line; CRLF or bare LF, as httparse accepts),
