@@ -158,7 +158,7 @@ fn matches_spec(req: &Request, spec: &Spec) -> bool {
         && req.minor_version == u8::from(!spec.http10)
         && headers_ok
         && req.body[..] == spec.body[..]
-        && req.keep_alive == !spec.http10
+        && req.keep_alive != spec.http10
 }
 
 fn small_limits() -> Limits {
