@@ -12,7 +12,7 @@ use super::response::{sse_head, write_bad_request, Response};
 use super::routes::{route, Route};
 use super::sse_session::{self, SessionEnd};
 use super::{publish, subscribe};
-use crate::codec::http1::{HttpError, Limits, Method, Request, RequestDecoder};
+use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
 use crate::shard::context::ShardContext;
 use crate::telemetry::{render, ShardMetrics};
 
@@ -104,7 +104,15 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) {
                 }
                 continue;
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if decoder.take_continue() {
+                    out.clear();
+                    write_continue(&mut out);
+                    if !write_all(&mut stream, &out).await {
+                        return;
+                    }
+                }
+            }
             Err(err) => {
                 reject(&ctx, &mut stream, &err).await;
                 return;
