@@ -30,8 +30,12 @@ fn connect(host_port: &str) -> TcpStream {
         .unwrap_or_else(|| panic!("{host_port} resolves to no address"));
     let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
         .unwrap_or_else(|e| panic!("cannot connect to {host_port}: {e}"));
-    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("set read timeout");
-    stream.set_write_timeout(Some(IO_TIMEOUT)).expect("set write timeout");
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .expect("set read timeout");
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .expect("set write timeout");
     stream
 }
 
@@ -104,5 +108,8 @@ fn kafka_answers_api_versions() {
         .chunks_exact(6)
         .take(count as usize)
         .any(|e| e[0..2] == 18i16.to_be_bytes());
-    assert!(listed, "ApiVersions (18) missing from the broker's API list");
+    assert!(
+        listed,
+        "ApiVersions (18) missing from the broker's API list"
+    );
 }
