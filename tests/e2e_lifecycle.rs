@@ -129,11 +129,18 @@ fn slow_consumer_is_cut_off_fast_one_gets_everything() {
     });
 
     let mut conn = HttpConn::connect(addr).expect("publisher");
+    // One deadline for the whole publishing loop, so a stalled reader fails the test quickly.
+    let publish_deadline = Instant::now() + Duration::from_secs(30);
     for i in 0..SLOW_EVENTS {
         // Keep the fast reader within ~2 MB of the publisher: it must never be the slow one.
-        let wait_until = Instant::now() + Duration::from_secs(10);
-        while i > received.load(Ordering::Acquire) + 200 && Instant::now() < wait_until {
+        while i > received.load(Ordering::Acquire) + 200
+            && !reader.is_finished()
+            && Instant::now() < publish_deadline
+        {
             std::thread::sleep(Duration::from_millis(1));
+        }
+        if reader.is_finished() || Instant::now() >= publish_deadline {
+            break;
         }
         publish_on(&mut conn, "flood", &big_event(i));
     }

@@ -145,7 +145,7 @@ stop_services() {
 }
 
 run_tests() {
-    timeout --kill-after=30 "$TEST_TIMEOUT" cargo test --workspace
+    timeout --kill-after=30 "$TEST_TIMEOUT" cargo test --workspace --no-fail-fast
 }
 
 step deps install_deps

@@ -67,7 +67,11 @@ impl Gateway {
         let log2 = log.try_clone().expect("clone log handle");
         let port = free_port();
         let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluicegate"));
+        // SLUICEGATE_E2E_BIN runs the tests against another build (e.g. a release binary).
+        let bin = std::env::var_os("SLUICEGATE_E2E_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluicegate")));
+        let mut cmd = Command::new(&bin);
         cmd.arg("--listen").arg(addr.to_string());
         if !args
             .iter()
@@ -82,7 +86,7 @@ impl Gateway {
             .stderr(Stdio::from(log2));
         let child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn sluicegate: {e}"));
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         let mut gw = Gateway {
             child,
             addr,
