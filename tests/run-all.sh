@@ -50,16 +50,40 @@ cleanup() {
     fi
     exit "$rc"
 }
+# Sends SIGTERM to $1 and all its descendants, children first (by pid, found with ps).
+kill_tree() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        kill_tree "$child"
+    done
+    kill -TERM "$1" 2>/dev/null || true
+}
+
+# The running step's pid: an interrupt stops it instead of waiting for it to finish.
+step_pid=
+interrupted() {
+    echo "run-all: interrupted"
+    if [[ -n $step_pid ]]; then
+        kill_tree "$step_pid"
+        wait "$step_pid" 2>/dev/null || true
+    fi
+    exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'interrupted 130' INT
+trap 'interrupted 143' TERM
 
 # step NAME CMD...: runs CMD, counts it as passed or failed, never stops the script.
+# CMD runs in the background and is waited for, so that INT/TERM are handled at once.
 step() {
-    local name=$1 start=$SECONDS
+    local name=$1 start=$SECONDS rc=0
     shift
     say "$name"
-    if "$@"; then
+    "$@" </dev/null &
+    step_pid=$!
+    wait "$step_pid" || rc=$?
+    step_pid=
+    if ((rc == 0)); then
         passed=$((passed + 1))
         echo "run-all: --- $name ok ($((SECONDS - start))s)"
     else
@@ -128,17 +152,6 @@ install_deps() {
     return "$rc"
 }
 
-start_services() {
-    services_started=1
-    tests/services.sh start || return 1
-    # Export SLUICEGATE_TEST_* for cargo test.
-    set -a
-    # shellcheck disable=SC1091
-    . "$STATE/env"
-    set +a
-    env | grep '^SLUICEGATE_TEST_' | sort
-}
-
 stop_services() {
     services_started=0
     tests/services.sh stop
@@ -149,7 +162,17 @@ run_tests() {
 }
 
 step deps install_deps
-step services start_services
+# From here on the EXIT trap stops the services (stopping is harmless when none run).
+services_started=1
+step services tests/services.sh start
+if [[ -s $STATE/env ]]; then
+    # Export SLUICEGATE_TEST_* for cargo test.
+    set -a
+    # shellcheck disable=SC1091
+    . "$STATE/env"
+    set +a
+    env | grep '^SLUICEGATE_TEST_' | sort
+fi
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step test run_tests
