@@ -162,11 +162,11 @@ impl SseClient {
         }
     }
 
-    pub fn comments_seen(&self) -> usize {
+    pub fn comments_seen(&self) -> u64 {
         self.parser.comments_seen()
     }
 
-    pub fn last_comment(&self) -> &str {
+    pub fn last_comment(&self) -> Option<&str> {
         self.parser.last_comment()
     }
 

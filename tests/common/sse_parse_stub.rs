@@ -5,7 +5,7 @@
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ParsedEvent {
-    /// The `event:` field, empty when none was sent (a browser would report "message").
+    /// The `event:` field, or "message" when none (or an empty one) was sent.
     pub event_type: String,
     /// `data:` lines joined with LF.
     pub data: String,
@@ -27,8 +27,8 @@ pub struct SseParser {
     has_data: bool,
     last_event_id: String,
     retry_ms: Option<u64>,
-    comments: usize,
-    last_comment: String,
+    comments: u64,
+    last_comment: Option<String>,
 }
 
 impl SseParser {
@@ -64,12 +64,12 @@ impl SseParser {
         out
     }
 
-    pub fn comments_seen(&self) -> usize {
+    pub fn comments_seen(&self) -> u64 {
         self.comments
     }
 
-    pub fn last_comment(&self) -> &str {
-        &self.last_comment
+    pub fn last_comment(&self) -> Option<&str> {
+        self.last_comment.as_deref()
     }
 
     fn end_line(&mut self, out: &mut Vec<ParsedEvent>) {
@@ -81,7 +81,7 @@ impl SseParser {
         }
         if let Some(comment) = line.strip_prefix(':') {
             self.comments += 1;
-            self.last_comment = comment.strip_prefix(' ').unwrap_or(comment).to_string();
+            self.last_comment = Some(comment.strip_prefix(' ').unwrap_or(comment).to_string());
             return;
         }
         let (field, value) = match line.find(':') {
@@ -107,12 +107,15 @@ impl SseParser {
     }
 
     fn dispatch(&mut self, out: &mut Vec<ParsedEvent>) {
-        let event_type = std::mem::take(&mut self.event_type);
+        let mut event_type = std::mem::take(&mut self.event_type);
         let mut data = std::mem::take(&mut self.data);
         if !self.has_data {
             return;
         }
         self.has_data = false;
+        if event_type.is_empty() {
+            event_type.push_str("message");
+        }
         if data.ends_with('\n') {
             data.pop();
         }
