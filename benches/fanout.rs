@@ -13,7 +13,10 @@ use sluicegate::delivery::subscriber::{Registry, Subscriber};
 const SUBSCRIBERS: usize = 1000;
 
 fn key() -> PartitionKey {
-    PartitionKey { topic: "bench".into(), partition: 0 }
+    PartitionKey {
+        topic: "bench".into(),
+        partition: 0,
+    }
 }
 
 fn registry(composite: bool) -> Registry {
@@ -23,7 +26,10 @@ fn registry(composite: bool) -> Registry {
         let id = reg.next_id();
         let mut parts = vec![key()];
         if composite {
-            parts.push(PartitionKey { topic: "other".into(), partition: 0 });
+            parts.push(PartitionKey {
+                topic: "other".into(),
+                partition: 0,
+            });
         }
         let start = vec![0; parts.len()];
         let sub = Rc::new(Subscriber::new(id, parts, start, 7, usize::MAX));
@@ -36,14 +42,23 @@ fn registry(composite: bool) -> Registry {
 fn event(offset: u64) -> Rc<FramedEvent> {
     let frame = format!("id: 7-{}\ndata: {}\n\n", offset + 1, "x".repeat(100));
     let id_len = frame.find('\n').map_or(0, |i| i + 1);
-    Rc::new(FramedEvent { key: key(), offset, frame: Bytes::from(frame), id_len })
+    Rc::new(FramedEvent {
+        key: key(),
+        offset,
+        frame: Bytes::from(frame),
+        id_len,
+    })
 }
 
 fn fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("fanout_1k");
     g.throughput(Throughput::Elements(SUBSCRIBERS as u64));
     for composite in [false, true] {
-        let name = if composite { "offer_and_write_multi_topic" } else { "offer_and_write_single_topic" };
+        let name = if composite {
+            "offer_and_write_multi_topic"
+        } else {
+            "offer_and_write_single_topic"
+        };
         let reg = registry(composite);
         let mut offset = 0;
         g.bench_function(name, |b| {

@@ -9,7 +9,10 @@ use sluicegate::shard::mesh::{build_mesh, MeshMsg};
 
 fn event(offset: u64) -> MeshMsg {
     MeshMsg::Event(FramedEvent {
-        key: PartitionKey { topic: "bench".into(), partition: 0 },
+        key: PartitionKey {
+            topic: "bench".into(),
+            partition: 0,
+        },
         offset,
         frame: Bytes::from_static(b"id: x-1\ndata: hello\n\n"),
         id_len: 8,

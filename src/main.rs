@@ -17,7 +17,10 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 
     let mut signals = match Signals::new([SIGTERM, SIGINT]) {
         Ok(s) => s,
@@ -45,7 +48,10 @@ fn main() -> ExitCode {
                 eprintln!("sluicegate: second signal {signal}; exiting now");
                 std::process::exit(130);
             }
-            tracing::info!(signal, "draining: no new connections; SSE clients told to reconnect");
+            tracing::info!(
+                signal,
+                "draining: no new connections; SSE clients told to reconnect"
+            );
             shutdown.request();
         }
     });

@@ -16,7 +16,10 @@ const ARENA_CHUNK: usize = 64 * 1024;
 
 impl Framer {
     pub fn new(epoch: u64) -> Self {
-        Self { epoch, arena: BytesMut::new() }
+        Self {
+            epoch,
+            arena: BytesMut::new(),
+        }
     }
 
     /// The broker incarnation ids are stamped with.
@@ -44,6 +47,11 @@ impl Framer {
         }
         let id_len = encode_event(&mut self.arena, &event)
             .map_err(|e| PublishError::Invalid(e.to_string()))?;
-        Ok(FramedEvent { key: key.clone(), offset, frame: self.arena.split().freeze(), id_len })
+        Ok(FramedEvent {
+            key: key.clone(),
+            offset,
+            frame: self.arena.split().freeze(),
+            id_len,
+        })
     }
 }

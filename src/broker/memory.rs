@@ -72,7 +72,12 @@ pub struct History {
 
 impl History {
     pub fn new(limits: HistoryLimits) -> Self {
-        Self { events: VecDeque::new(), bytes: 0, head: 0, limits }
+        Self {
+            events: VecDeque::new(),
+            bytes: 0,
+            head: 0,
+            limits,
+        }
     }
 
     /// Append the next event and trim to the limits (at least the newest event is kept).
@@ -120,7 +125,10 @@ mod tests {
 
     fn ev(offset: u64, len: usize) -> Rc<FramedEvent> {
         Rc::new(FramedEvent {
-            key: PartitionKey { topic: "t".into(), partition: 0 },
+            key: PartitionKey {
+                topic: "t".into(),
+                partition: 0,
+            },
             offset,
             frame: Bytes::from(vec![b'x'; len]),
             id_len: 0,
@@ -129,7 +137,10 @@ mod tests {
 
     #[test]
     fn history_trims_by_count_and_bytes() {
-        let mut h = History::new(HistoryLimits { max_events: 3, max_bytes: 1000 });
+        let mut h = History::new(HistoryLimits {
+            max_events: 3,
+            max_bytes: 1000,
+        });
         for i in 0..5 {
             h.append(ev(i, 10));
         }
@@ -148,6 +159,10 @@ mod tests {
         assert_eq!(p.assign(None, 2), Assigned::New(1));
         assert_eq!(p.assign(Some("b"), 2), Assigned::New(2));
         assert_eq!(p.assign(Some("c"), 2), Assigned::New(3));
-        assert_eq!(p.assign(Some("a"), 2), Assigned::New(4), "forgotten after 2 newer keys");
+        assert_eq!(
+            p.assign(Some("a"), 2),
+            Assigned::New(4),
+            "forgotten after 2 newer keys"
+        );
     }
 }

@@ -95,7 +95,10 @@ pub fn parse_cursor(text: &str) -> Result<Cursor, EventIdError> {
         if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
             return Err(EventIdError::BadOffset(i));
         }
-        next.push(part.parse::<u64>().map_err(|_| EventIdError::BadOffset(i))?);
+        next.push(
+            part.parse::<u64>()
+                .map_err(|_| EventIdError::BadOffset(i))?,
+        );
     }
     Ok(Cursor { epoch, next })
 }
@@ -126,7 +129,10 @@ mod tests {
         let id = format_single(1_700_000_000_000, 42);
         assert_eq!(
             parse_cursor(&id),
-            Ok(Cursor { epoch: 1_700_000_000_000, next: vec![42] })
+            Ok(Cursor {
+                epoch: 1_700_000_000_000,
+                next: vec![42]
+            })
         );
     }
 
@@ -138,7 +144,10 @@ mod tests {
         assert_eq!(parse_cursor("ab-1.x"), Err(EventIdError::BadOffset(1)));
         assert_eq!(parse_cursor("ab-1..2"), Err(EventIdError::BadOffset(1)));
         assert_eq!(parse_cursor("ab-+1"), Err(EventIdError::BadOffset(0)));
-        assert_eq!(parse_cursor("ab-99999999999999999999"), Err(EventIdError::BadOffset(0)));
+        assert_eq!(
+            parse_cursor("ab-99999999999999999999"),
+            Err(EventIdError::BadOffset(0))
+        );
     }
 
     proptest! {

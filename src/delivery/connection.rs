@@ -91,7 +91,12 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) {
                             ShardMetrics::add(&ctx.metrics().http_client_errors_total, 1);
                         }
                         out.clear();
-                        resp.write(&mut out, ctx.id, &ctx.config().http.cors_allow_origin, keep_alive);
+                        resp.write(
+                            &mut out,
+                            ctx.id,
+                            &ctx.config().http.cors_allow_origin,
+                            keep_alive,
+                        );
                         if !write_all(&mut stream, &out).await || !keep_alive {
                             return;
                         }
@@ -160,12 +165,18 @@ enum Handled {
 async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
     let r = route(req.path());
     if r == Route::NotFound {
-        return Handled::Respond(Response::text(404, format!("no such endpoint: {}", req.path())));
+        return Handled::Respond(Response::text(
+            404,
+            format!("no such endpoint: {}", req.path()),
+        ));
     }
     if !r.allows(req.method) {
         return Handled::Respond(
-            Response::text(405, format!("method not allowed here; allowed: {}", r.allowed()))
-                .with_header("allow", r.allowed()),
+            Response::text(
+                405,
+                format!("method not allowed here; allowed: {}", r.allowed()),
+            )
+            .with_header("allow", r.allowed()),
         );
     }
     if req.method == Method::Options {
@@ -180,8 +191,14 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
                 Response::text(200, "ready")
             }
         }
-        Route::Metrics => Response::new(200, "text/plain; version=0.0.4", render(&ctx.shared.metrics)),
-        Route::TopicEvents(segment) if req.method == Method::Post => publish::handle(ctx, req, segment).await,
+        Route::Metrics => Response::new(
+            200,
+            "text/plain; version=0.0.4",
+            render(&ctx.shared.metrics),
+        ),
+        Route::TopicEvents(segment) if req.method == Method::Post => {
+            publish::handle(ctx, req, segment).await
+        }
         Route::TopicEvents(segment) => return subscribe_or_respond(ctx, req, Some(segment)),
         Route::MultiEvents => return subscribe_or_respond(ctx, req, None),
         Route::NotFound => Response::text(404, "no such endpoint"),
@@ -191,7 +208,9 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
 
 fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Handled {
     if ctx.shutdown.is_triggered() {
-        return Handled::Respond(Response::text(503, "gateway is shutting down").with_header("retry-after", "1"));
+        return Handled::Respond(
+            Response::text(503, "gateway is shutting down").with_header("retry-after", "1"),
+        );
     }
     match subscribe::open(ctx, req, segment) {
         Ok(sub) => Handled::Stream(sub),
@@ -214,7 +233,11 @@ fn preflight(ctx: &ShardContext, r: &Route<'_>) -> Response {
 }
 
 /// Write the SSE head, register the subscriber, run the session, unregister.
-async fn stream_events(ctx: &ShardContext, stream: &mut TcpStream, sub: Rc<super::subscriber::Subscriber>) {
+async fn stream_events(
+    ctx: &ShardContext,
+    stream: &mut TcpStream,
+    sub: Rc<super::subscriber::Subscriber>,
+) {
     let head = sse_head(ctx.id, &ctx.config().http.cors_allow_origin);
     if !write_all(stream, &head).await {
         return;
@@ -229,6 +252,10 @@ async fn stream_events(ctx: &ShardContext, stream: &mut TcpStream, sub: Rc<super
     ShardMetrics::sub(&ctx.metrics().sse_subscribers, 1);
     if end == SessionEnd::CutOff {
         ShardMetrics::add(&ctx.metrics().slow_consumer_disconnects_total, 1);
-        tracing::debug!(shard = ctx.id, subscriber = sub.id, "slow subscriber cut off");
+        tracing::debug!(
+            shard = ctx.id,
+            subscriber = sub.id,
+            "slow subscriber cut off"
+        );
     }
 }

@@ -35,12 +35,9 @@ pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
             glommio::spawn_local(async move {
                 let mut stream = stream;
                 let mut out = Vec::new();
-                Response::text(503, "too many connections").with_header("retry-after", "1").write(
-                    &mut out,
-                    ctx2.id,
-                    "",
-                    false,
-                );
+                Response::text(503, "too many connections")
+                    .with_header("retry-after", "1")
+                    .write(&mut out, ctx2.id, "", false);
                 let _ = stream.write_all(&out).await;
             })
             .detach();

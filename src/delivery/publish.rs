@@ -23,7 +23,10 @@ fn option(req: &Request, name: &str, header: &str) -> Result<Option<String>, Res
         None => Ok(None),
         Some(raw) => match std::str::from_utf8(raw) {
             Ok(v) => Ok(Some(v.trim().to_owned())),
-            Err(_) => Err(Response::text(400, format!("header {header} is not valid UTF-8"))),
+            Err(_) => Err(Response::text(
+                400,
+                format!("header {header} is not valid UTF-8"),
+            )),
         },
     }
 }
@@ -39,7 +42,8 @@ pub fn topic_from_segment(segment: &str) -> Result<String, Response> {
 fn is_ndjson(req: &Request) -> bool {
     req.header_str("content-type").is_some_and(|ct| {
         let ct = ct.split(';').next().unwrap_or("").trim();
-        ct.eq_ignore_ascii_case("application/x-ndjson") || ct.eq_ignore_ascii_case("application/jsonl")
+        ct.eq_ignore_ascii_case("application/x-ndjson")
+            || ct.eq_ignore_ascii_case("application/jsonl")
     })
 }
 
@@ -74,27 +78,45 @@ pub async fn handle(ctx: &ShardContext, req: &Request, segment: &str) -> Respons
 async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Response, Response> {
     let topic = topic_from_segment(segment)?;
     if is_reserved(&topic) {
-        return Err(Response::text(403, format!("topic `{topic}` is reserved for the gateway's own events")));
+        return Err(Response::text(
+            403,
+            format!("topic `{topic}` is reserved for the gateway's own events"),
+        ));
     }
     let event_type = option(req, "event", "sluicegate-event")?.filter(|t| !t.is_empty());
     let idempotency_key = option(req, "id", "sluicegate-id")?.filter(|t| !t.is_empty());
     let key = option(req, "key", "sluicegate-key")?;
     let datas = if is_ndjson(req) {
         if idempotency_key.is_some() {
-            return Err(Response::text(400, "`id` cannot be used with a batch (it would apply to every line)"));
+            return Err(Response::text(
+                400,
+                "`id` cannot be used with a batch (it would apply to every line)",
+            ));
         }
         let lines = batch_lines(&req.body);
         if lines.is_empty() {
-            return Err(Response::text(400, "batch has no events (every line is empty)"));
+            return Err(Response::text(
+                400,
+                "batch has no events (every line is empty)",
+            ));
         }
         lines
     } else {
         vec![req.body.clone()]
     };
     for (i, data) in datas.iter().enumerate() {
-        let ev = SseEvent { id: idempotency_key.as_deref(), event: event_type.as_deref(), data, retry_ms: None };
+        let ev = SseEvent {
+            id: idempotency_key.as_deref(),
+            event: event_type.as_deref(),
+            data,
+            retry_ms: None,
+        };
         if let Err(e) = validate(&ev) {
-            let which = if datas.len() > 1 { format!("line {}: ", i + 1) } else { String::new() };
+            let which = if datas.len() > 1 {
+                format!("line {}: ", i + 1)
+            } else {
+                String::new()
+            };
             return Err(Response::text(400, format!("{which}{e}")));
         }
     }
@@ -107,9 +129,16 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
     let idempotency_key: Option<Box<str>> = idempotency_key.map(Into::into);
     let items = datas
         .into_iter()
-        .map(|data| PublishItem { event_type: event_type.clone(), idempotency_key: idempotency_key.clone(), data })
+        .map(|data| PublishItem {
+            event_type: event_type.clone(),
+            idempotency_key: idempotency_key.clone(),
+            data,
+        })
         .collect();
-    let key = PartitionKey { topic: topic.into(), partition };
+    let key = PartitionKey {
+        topic: topic.into(),
+        partition,
+    };
     match ctx.publish(key, items).await {
         Ok(ids) => {
             let mut body = String::from("{\"ids\":[");
@@ -125,7 +154,9 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
             body.push_str("]}\n");
             Ok(Response::json(200, body))
         }
-        Err(e @ PublishError::Busy(_)) => Err(Response::text(503, e.to_string()).with_header("retry-after", "1")),
+        Err(e @ PublishError::Busy(_)) => {
+            Err(Response::text(503, e.to_string()).with_header("retry-after", "1"))
+        }
         Err(e @ PublishError::ShuttingDown) => Err(Response::text(503, e.to_string())),
         Err(PublishError::Invalid(msg)) => Err(Response::text(400, msg)),
     }
@@ -139,7 +170,14 @@ mod tests {
     fn batch_lines_split_on_lf_and_drop_cr_and_empty_lines() {
         let body = Bytes::from_static(b"{\"a\":1}\r\n\n{\"b\":2}\nlast");
         let lines: Vec<_> = batch_lines(&body).into_iter().collect();
-        assert_eq!(lines, vec![Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{\"b\":2}"), Bytes::from_static(b"last")]);
+        assert_eq!(
+            lines,
+            vec![
+                Bytes::from_static(b"{\"a\":1}"),
+                Bytes::from_static(b"{\"b\":2}"),
+                Bytes::from_static(b"last")
+            ]
+        );
         assert!(batch_lines(&Bytes::from_static(b"\n\r\n")).is_empty());
     }
 }

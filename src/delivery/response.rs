@@ -12,7 +12,12 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
-        Self { status, content_type, body: body.into(), headers: Vec::new() }
+        Self {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+        }
     }
 
     /// A short plain-text answer, e.g. an error saying what was wrong.
@@ -40,7 +45,14 @@ impl Response {
         if !cors_origin.is_empty() {
             headers.push(("access-control-allow-origin", cors_origin));
         }
-        write_response(out, self.status, self.content_type, &headers, &self.body, keep_alive);
+        write_response(
+            out,
+            self.status,
+            self.content_type,
+            &headers,
+            &self.body,
+            keep_alive,
+        );
     }
 }
 

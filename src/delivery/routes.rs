@@ -44,7 +44,10 @@ pub fn route(path: &str) -> Route<'_> {
         "/readyz" => Route::Ready,
         "/metrics" => Route::Metrics,
         "/events" => Route::MultiEvents,
-        _ => match path.strip_prefix("/topics/").and_then(|rest| rest.strip_suffix("/events")) {
+        _ => match path
+            .strip_prefix("/topics/")
+            .and_then(|rest| rest.strip_suffix("/events"))
+        {
             Some(topic) if !topic.contains('/') => Route::TopicEvents(topic),
             _ => Route::NotFound,
         },
@@ -58,7 +61,10 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(route("/topics/a.b/events"), Route::TopicEvents("a.b"));
-        assert_eq!(route("/topics/bad%20name/events"), Route::TopicEvents("bad%20name"));
+        assert_eq!(
+            route("/topics/bad%20name/events"),
+            Route::TopicEvents("bad%20name")
+        );
         assert_eq!(route("/topics//events"), Route::TopicEvents(""));
         assert_eq!(route("/topics/a/b/events"), Route::NotFound);
         assert_eq!(route("/events"), Route::MultiEvents);

@@ -40,7 +40,11 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server_side, _) = listener.accept().unwrap();
-        let parts = [IoSlice::new(b"data: a\n\n"), IoSlice::new(b""), IoSlice::new(b"data: b\n\n")];
+        let parts = [
+            IoSlice::new(b"data: a\n\n"),
+            IoSlice::new(b""),
+            IoSlice::new(b"data: b\n\n"),
+        ];
         let n = send_vectored(client.as_raw_fd(), &parts).unwrap();
         assert_eq!(n, 18);
         let mut got = [0u8; 18];

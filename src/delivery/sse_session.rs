@@ -46,7 +46,9 @@ pub async fn run(ctx: &ShardContext, stream: &mut TcpStream, sub: &Rc<Subscriber
         // Anything the client sends after the request is ignored; EOF or an error means it left.
         loop {
             match Pin::new(&mut *stream).poll_read(cx, &mut probe) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(SessionEnd::ClientClosed),
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    return Poll::Ready(SessionEnd::ClientClosed)
+                }
                 Poll::Ready(Ok(_)) => continue,
                 Poll::Pending => break,
             }
@@ -74,9 +76,11 @@ pub async fn run(ctx: &ShardContext, stream: &mut TcpStream, sub: &Rc<Subscriber
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Let glommio watch for room: its write tries the front slice once more and
                     // otherwise registers this task for writability.
-                    let res = sub.write_with(1, |slices| match Pin::new(&mut *stream).poll_write(cx, &slices[0]) {
-                        Poll::Ready(r) => r,
-                        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                    let res = sub.write_with(1, |slices| {
+                        match Pin::new(&mut *stream).poll_write(cx, &slices[0]) {
+                            Poll::Ready(r) => r,
+                            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                        }
                     });
                     match res {
                         Ok(_) => continue,

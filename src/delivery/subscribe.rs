@@ -20,18 +20,28 @@ fn accepts_event_stream(req: &Request) -> bool {
         None => true,
         Some(accept) => accept.split(',').any(|item| {
             let media = item.split(';').next().unwrap_or("").trim();
-            media.eq_ignore_ascii_case("text/event-stream") || media == "*/*" || media.eq_ignore_ascii_case("text/*")
+            media.eq_ignore_ascii_case("text/event-stream")
+                || media == "*/*"
+                || media.eq_ignore_ascii_case("text/*")
         }),
     }
 }
 
-fn topics_of(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result<Vec<String>, Response> {
+fn topics_of(
+    ctx: &ShardContext,
+    req: &Request,
+    segment: Option<&str>,
+) -> Result<Vec<String>, Response> {
     let topics = match segment {
         Some(seg) => vec![topic_from_segment(seg)?],
         None => {
-            let topics = query::all(req.query(), "topic").map_err(|e| Response::text(400, format!("query: {e}")))?;
+            let topics = query::all(req.query(), "topic")
+                .map_err(|e| Response::text(400, format!("query: {e}")))?;
             if topics.is_empty() {
-                return Err(Response::text(400, "name at least one topic: /events?topic=a&topic=b"));
+                return Err(Response::text(
+                    400,
+                    "name at least one topic: /events?topic=a&topic=b",
+                ));
             }
             for t in &topics {
                 validate_topic(t).map_err(|e| Response::text(400, format!("topic `{t}`: {e}")))?;
@@ -41,14 +51,20 @@ fn topics_of(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result
     };
     let max = ctx.config().sse.max_topics_per_subscription;
     if topics.len() > max {
-        return Err(Response::text(400, format!("too many topics: {} (at most {max})", topics.len())));
+        return Err(Response::text(
+            400,
+            format!("too many topics: {} (at most {max})", topics.len()),
+        ));
     }
     for (i, t) in topics.iter().enumerate() {
         if topics[..i].contains(t) {
             return Err(Response::text(400, format!("topic `{t}` is named twice")));
         }
         if is_reserved(t) {
-            return Err(Response::text(403, format!("topic `{t}` is reserved for the gateway's own events")));
+            return Err(Response::text(
+                403,
+                format!("topic `{t}` is reserved for the gateway's own events"),
+            ));
         }
     }
     Ok(topics)
@@ -56,7 +72,8 @@ fn topics_of(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result
 
 fn last_event_id(req: &Request) -> Result<Option<String>, Response> {
     if let Some(raw) = req.header("last-event-id") {
-        let id = std::str::from_utf8(raw).map_err(|_| Response::text(400, "Last-Event-ID is not valid UTF-8"))?;
+        let id = std::str::from_utf8(raw)
+            .map_err(|_| Response::text(400, "Last-Event-ID is not valid UTF-8"))?;
         if !id.trim().is_empty() {
             return Ok(Some(id.trim().to_owned()));
         }
@@ -67,9 +84,16 @@ fn last_event_id(req: &Request) -> Result<Option<String>, Response> {
 }
 
 /// Check the request and create its subscriber (not yet registered with the shard).
-pub fn open(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result<Rc<Subscriber>, Response> {
+pub fn open(
+    ctx: &ShardContext,
+    req: &Request,
+    segment: Option<&str>,
+) -> Result<Rc<Subscriber>, Response> {
     if !accepts_event_stream(req) {
-        return Err(Response::text(406, "this endpoint streams text/event-stream; the Accept header excludes it"));
+        return Err(Response::text(
+            406,
+            "this endpoint streams text/event-stream; the Accept header excludes it",
+        ));
     }
     let topics = topics_of(ctx, req, segment)?;
     let partitions = ctx.config().memory_broker.partitions;
@@ -77,7 +101,10 @@ pub fn open(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result<
         .iter()
         .flat_map(|t| {
             let topic: Arc<str> = Arc::from(t.as_str());
-            (0..partitions).map(move |p| PartitionKey { topic: topic.clone(), partition: p })
+            (0..partitions).map(move |p| PartitionKey {
+                topic: topic.clone(),
+                partition: p,
+            })
         })
         .collect();
     let histories = ctx.histories.borrow();
@@ -87,7 +114,8 @@ pub fn open(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result<
     let start: Vec<u64> = match last_event_id(req)? {
         None => parts.iter().map(head_of).collect(),
         Some(id) => {
-            let cursor = parse_cursor(&id).map_err(|e| Response::text(400, format!("Last-Event-ID `{id}`: {e}")))?;
+            let cursor = parse_cursor(&id)
+                .map_err(|e| Response::text(400, format!("Last-Event-ID `{id}`: {e}")))?;
             if cursor.next.len() != parts.len() {
                 return Err(Response::text(
                     400,
@@ -101,10 +129,19 @@ pub fn open(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result<
             crate::telemetry::ShardMetrics::add(&ctx.metrics().resumes_total, 1);
             if cursor.epoch == ctx.epoch() {
                 // Clamp ids from the future (forged or corrupted) to the live head.
-                cursor.next.iter().zip(&parts).map(|(&n, k)| n.min(head_of(k))).collect()
+                cursor
+                    .next
+                    .iter()
+                    .zip(&parts)
+                    .map(|(&n, k)| n.min(head_of(k)))
+                    .collect()
             } else {
                 for (k, &requested) in parts.iter().zip(&cursor.next) {
-                    restart_gaps.push(Gap { key: k.clone(), requested, oldest: oldest_of(k) });
+                    restart_gaps.push(Gap {
+                        key: k.clone(),
+                        requested,
+                        oldest: oldest_of(k),
+                    });
                 }
                 parts.iter().map(oldest_of).collect()
             }
@@ -113,7 +150,13 @@ pub fn open(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Result<
     drop(histories);
     let id = ctx.subscribers.borrow_mut().next_id();
     let sse = &ctx.config().sse;
-    let sub = Rc::new(Subscriber::new(id, parts, start, ctx.epoch(), sse.max_queue_bytes));
+    let sub = Rc::new(Subscriber::new(
+        id,
+        parts,
+        start,
+        ctx.epoch(),
+        sse.max_queue_bytes,
+    ));
     sub.push_control(Bytes::from(format!("retry: {}\n: ok\n\n", sse.retry_ms)));
     if !restart_gaps.is_empty() {
         crate::telemetry::ShardMetrics::add(&ctx.metrics().resets_total, 1);

@@ -25,7 +25,10 @@ pub enum Chunk {
     /// A shared frame, id line included.
     Event(Rc<FramedEvent>),
     /// This subscriber's own id line, then the shared frame without its id line.
-    EventWithId { id_line: Bytes, event: Rc<FramedEvent> },
+    EventWithId {
+        id_line: Bytes,
+        event: Rc<FramedEvent>,
+    },
     /// Anything else: `retry:`, comments, heartbeats, `reset` events.
     Bytes(Bytes),
 }
@@ -61,7 +64,8 @@ pub enum SubState {
 /// The `reason` of a reset caused by history trimming.
 pub const GAP_REASON: &str = "events after Last-Event-ID are no longer retained";
 /// The `reason` of a reset caused by an id from an earlier run of the gateway.
-pub const RESTART_REASON: &str = "Last-Event-ID is from an earlier run of the gateway; its events are lost";
+pub const RESTART_REASON: &str =
+    "Last-Event-ID is from an earlier run of the gateway; its events are lost";
 
 /// One SSE connection's subscription.
 pub struct Subscriber {
@@ -156,7 +160,10 @@ impl Subscriber {
             next[idx] = event.offset + 1;
             let id = event_id::format_cursor(self.epoch, &next);
             let id_line = Bytes::from(format!("id: {id}\n"));
-            Chunk::EventWithId { id_line, event: event.clone() }
+            Chunk::EventWithId {
+                id_line,
+                event: event.clone(),
+            }
         } else {
             self.next.borrow_mut()[idx] = event.offset + 1;
             Chunk::Event(event.clone())
@@ -203,7 +210,12 @@ impl Subscriber {
         data.push_str("]}");
         let id = self.cursor_id();
         let mut out = BytesMut::new();
-        let ev = SseEvent { id: Some(&id), event: Some("reset"), data: data.as_bytes(), retry_ms: None };
+        let ev = SseEvent {
+            id: Some(&id),
+            event: Some("reset"),
+            data: data.as_bytes(),
+            retry_ms: None,
+        };
         if encode_event(&mut out, &ev).is_ok() {
             self.push_control(out.freeze());
         }
@@ -219,7 +231,8 @@ impl Subscriber {
         }
         let kept: usize = queue.iter().map(Chunk::len).sum();
         drop(queue);
-        self.queued_bytes.set(kept.saturating_sub(self.front_written.get()));
+        self.queued_bytes
+            .set(kept.saturating_sub(self.front_written.get()));
         let mut out = BytesMut::new();
         encode_comment(
             &mut out,
@@ -254,7 +267,11 @@ impl Subscriber {
             };
             let wanted = self.next.borrow()[idx];
             if wanted < history.oldest() {
-                let gap = Gap { key: key.clone(), requested: wanted, oldest: history.oldest() };
+                let gap = Gap {
+                    key: key.clone(),
+                    requested: wanted,
+                    oldest: history.oldest(),
+                };
                 self.next.borrow_mut()[idx] = history.oldest();
                 // Before this partition's replayed events, so the client learns of the hole
                 // where it is.
@@ -312,7 +329,8 @@ impl Subscriber {
     }
 
     fn consume(&self, mut n: usize) {
-        self.queued_bytes.set(self.queued_bytes.get().saturating_sub(n));
+        self.queued_bytes
+            .set(self.queued_bytes.get().saturating_sub(n));
         let mut queue = self.queue.borrow_mut();
         n += self.front_written.get();
         while let Some(front) = queue.front() {
@@ -348,7 +366,10 @@ impl Registry {
 
     pub fn add(&mut self, sub: Rc<Subscriber>) {
         for (idx, key) in sub.parts().iter().enumerate() {
-            self.by_part.entry(key.clone()).or_default().push((idx, sub.clone()));
+            self.by_part
+                .entry(key.clone())
+                .or_default()
+                .push((idx, sub.clone()));
         }
         self.all.insert(sub.id, sub);
     }
@@ -367,8 +388,12 @@ impl Registry {
 
     /// Offer a live event to every subscriber of its partition; returns how many queued it.
     pub fn deliver(&self, event: &Rc<FramedEvent>) -> u64 {
-        let Some(list) = self.by_part.get(&event.key) else { return 0 };
-        list.iter().filter(|(idx, sub)| sub.offer_live(*idx, event)).count() as u64
+        let Some(list) = self.by_part.get(&event.key) else {
+            return 0;
+        };
+        list.iter()
+            .filter(|(idx, sub)| sub.offer_live(*idx, event))
+            .count() as u64
     }
 
     pub fn len(&self) -> usize {

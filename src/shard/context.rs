@@ -98,7 +98,10 @@ impl ShardContext {
 
     fn history_limits(&self) -> HistoryLimits {
         let c = &self.config().memory_broker;
-        HistoryLimits { max_events: c.history_events, max_bytes: c.history_bytes }
+        HistoryLimits {
+            max_events: c.history_events,
+            max_bytes: c.history_bytes,
+        }
     }
 
     /// Append `items` to `key` (at its owner shard, wherever that is); the ids they got.
@@ -112,18 +115,31 @@ impl ShardContext {
         }
         let request_id = self.next_request.get();
         self.next_request.set(request_id + 1);
-        self.pending.borrow_mut().insert(request_id, PendingReply::default());
+        self.pending
+            .borrow_mut()
+            .insert(request_id, PendingReply::default());
         {
             let mut mesh = self.mesh.borrow_mut();
             if mesh.max_backlog() >= self.config().mesh.max_backlog {
                 self.pending.borrow_mut().remove(&request_id);
                 return Err(PublishError::Busy(format!("ring to shard {owner} is full")));
             }
-            mesh.send(owner, MeshMsg::Publish(PublishRequest { from: self.id, request_id, key, items }));
+            mesh.send(
+                owner,
+                MeshMsg::Publish(PublishRequest {
+                    from: self.id,
+                    request_id,
+                    key,
+                    items,
+                }),
+            );
             mesh.ring_pending();
         }
         // Removes the entry if this future is dropped (client went away) before the answer.
-        let _guard = PendingGuard { ctx: self, request_id };
+        let _guard = PendingGuard {
+            ctx: self,
+            request_id,
+        };
         std::future::poll_fn(|cx| {
             let mut pending = self.pending.borrow_mut();
             let Some(slot) = pending.get_mut(&request_id) else {
@@ -154,7 +170,9 @@ impl ShardContext {
         let mut framed = Vec::with_capacity(items.len());
         for item in items {
             match partition.assign(item.idempotency_key.as_deref(), keep_keys) {
-                Assigned::Duplicate(offset) => ids.push(event_id::format_single(self.epoch(), offset + 1)),
+                Assigned::Duplicate(offset) => {
+                    ids.push(event_id::format_single(self.epoch(), offset + 1))
+                }
                 Assigned::New(offset) => {
                     let event = self.framer.borrow_mut().frame(key, offset, item)?;
                     ids.push(event_id::format_single(self.epoch(), offset + 1));
@@ -197,7 +215,13 @@ impl ShardContext {
             MeshMsg::Publish(req) => {
                 let result = self.append_as_owner(&req.key, &req.items);
                 let mut mesh = self.mesh.borrow_mut();
-                mesh.send(req.from, MeshMsg::PublishDone { request_id: req.request_id, result });
+                mesh.send(
+                    req.from,
+                    MeshMsg::PublishDone {
+                        request_id: req.request_id,
+                        result,
+                    },
+                );
                 mesh.ring_pending();
             }
             MeshMsg::PublishDone { request_id, result } => {

@@ -27,7 +27,10 @@ pub enum MeshMsg {
     /// Please append these events to a partition you own.
     Publish(PublishRequest),
     /// The answer to a [`PublishRequest`]: the ids the events got.
-    PublishDone { request_id: u64, result: Result<Vec<String>, PublishError> },
+    PublishDone {
+        request_id: u64,
+        result: Result<Vec<String>, PublishError>,
+    },
 }
 
 /// A publish forwarded from the shard that read it to the shard that owns the partition.
@@ -89,10 +92,12 @@ pub struct MeshEndpoint {
 /// Build the rings for `shards` shards; element `i` goes to shard `i`.
 pub fn build_mesh(shards: usize, ring_capacity: usize) -> (Vec<MeshEndpoint>, Arc<[Doorbell]>) {
     let bells: Arc<[Doorbell]> = (0..shards).map(|_| Doorbell::default()).collect();
-    let mut outs: Vec<Vec<Option<Producer<MeshMsg>>>> =
-        (0..shards).map(|_| (0..shards).map(|_| None).collect()).collect();
-    let mut ins: Vec<Vec<Option<Consumer<MeshMsg>>>> =
-        (0..shards).map(|_| (0..shards).map(|_| None).collect()).collect();
+    let mut outs: Vec<Vec<Option<Producer<MeshMsg>>>> = (0..shards)
+        .map(|_| (0..shards).map(|_| None).collect())
+        .collect();
+    let mut ins: Vec<Vec<Option<Consumer<MeshMsg>>>> = (0..shards)
+        .map(|_| (0..shards).map(|_| None).collect())
+        .collect();
     for from in 0..shards {
         for to in 0..shards {
             if from != to {
@@ -155,7 +160,9 @@ impl MeshEndpoint {
     pub fn flush_backlog(&mut self) -> bool {
         let mut left = false;
         for (to, parked) in self.backlog.iter_mut().enumerate() {
-            let Some(Some(producer)) = self.outs.get_mut(to) else { continue };
+            let Some(Some(producer)) = self.outs.get_mut(to) else {
+                continue;
+            };
             while let Some(msg) = parked.pop_front() {
                 match producer.push(msg) {
                     Ok(()) => self.to_ring[to] = true,
@@ -207,7 +214,10 @@ mod tests {
 
     fn event(offset: u64) -> MeshMsg {
         MeshMsg::Event(FramedEvent {
-            key: PartitionKey { topic: "t".into(), partition: 0 },
+            key: PartitionKey {
+                topic: "t".into(),
+                partition: 0,
+            },
             offset,
             frame: Bytes::from_static(b"data: x\n\n"),
             id_len: 0,

@@ -19,7 +19,11 @@ use crate::telemetry::ShardMetrics;
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     #[error("shard {shard}: cannot listen on {addr}: {source}")]
-    Bind { shard: usize, addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        shard: usize,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("shard {shard}: cannot start its executor: {message}")]
     Executor { shard: usize, message: String },
     #[error("shard {0} stopped unexpectedly")]
@@ -44,7 +48,9 @@ impl Gateway {
             config.server.cpus.clone()
         };
         let (endpoints, bells) = build_mesh(shards, config.mesh.ring_capacity);
-        let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let shared = Arc::new(Shared {
             config,
             metrics: (0..shards).map(|_| ShardMetrics::default()).collect(),
@@ -60,11 +66,18 @@ impl Gateway {
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpus[shard % cpus.len()]))
                 .name(&format!("shard-{shard}"))
                 .spawn(move || shard_main(shared2, endpoint, ready))
-                .map_err(|e| PoolError::Executor { shard, message: e.to_string() })?;
+                .map_err(|e| PoolError::Executor {
+                    shard,
+                    message: e.to_string(),
+                })?;
             handles.push(handle);
         }
         drop(ready_tx);
-        let gateway = Self { shared, bells, handles };
+        let gateway = Self {
+            shared,
+            bells,
+            handles,
+        };
         for _ in 0..shards {
             match ready_rx.recv() {
                 Ok(Ok(_)) => {}
@@ -84,7 +97,10 @@ impl Gateway {
 
     /// Ask every shard to drain and stop (safe from any thread, e.g. a signal handler thread).
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { shared: self.shared.clone(), bells: self.bells.clone() }
+        ShutdownHandle {
+            shared: self.shared.clone(),
+            bells: self.bells.clone(),
+        }
     }
 
     fn request_shutdown(&self) {
@@ -125,7 +141,11 @@ impl ShutdownHandle {
     }
 }
 
-async fn shard_main(shared: Arc<Shared>, endpoint: MeshEndpoint, ready: mpsc::Sender<Result<usize, PoolError>>) {
+async fn shard_main(
+    shared: Arc<Shared>,
+    endpoint: MeshEndpoint,
+    ready: mpsc::Sender<Result<usize, PoolError>>,
+) {
     let shard = endpoint.shard();
     let addr = shared.config.server.listen;
     let ctx = Rc::new(ShardContext::new(shared, endpoint));
@@ -133,7 +153,11 @@ async fn shard_main(shared: Arc<Shared>, endpoint: MeshEndpoint, ready: mpsc::Se
         Ok(l) => l,
         Err(e) => {
             let source = std::io::Error::other(e.to_string());
-            let _ = ready.send(Err(PoolError::Bind { shard, addr, source }));
+            let _ = ready.send(Err(PoolError::Bind {
+                shard,
+                addr,
+                source,
+            }));
             return;
         }
     };

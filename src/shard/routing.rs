@@ -7,7 +7,9 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(seed, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME))
+    bytes.iter().fold(seed, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+    })
 }
 
 /// The shard (0..shards) that owns `partition` of `topic`: it assigns offsets and frames events.
@@ -15,7 +17,10 @@ pub fn shard_for(topic: &str, partition: u32, shards: usize) -> usize {
     if shards <= 1 {
         return 0;
     }
-    let hash = fnv1a(fnv1a(FNV_OFFSET, topic.as_bytes()), &partition.to_le_bytes());
+    let hash = fnv1a(
+        fnv1a(FNV_OFFSET, topic.as_bytes()),
+        &partition.to_le_bytes(),
+    );
     // Fold the high bits in: FNV's low bits alone spread short names poorly.
     ((hash ^ (hash >> 32)) % shards as u64) as usize
 }

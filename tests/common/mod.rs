@@ -5,7 +5,6 @@
 
 pub mod http;
 pub mod sse;
-mod sse_parse_stub;
 
 // Not every test file uses every re-export.
 #[allow(unused_imports)]

@@ -4,7 +4,7 @@
 
 // Swap to `sluicegate::codec::sse_parse::{ParsedEvent, SseParser}` once that module lands; the
 // stand-in has the same API.
-pub use super::sse_parse_stub::{ParsedEvent, SseParser};
+pub use sluicegate::codec::sse_parse::{ParsedEvent, SseParser};
 
 use super::http::{build_request, connect, find_header, parse_head, read_head, Response};
 use std::collections::VecDeque;
