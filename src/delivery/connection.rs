@@ -154,7 +154,34 @@ async fn reject(ctx: &ShardContext, stream: &mut TcpStream, err: &HttpError) {
     ShardMetrics::add(&ctx.metrics().http_client_errors_total, 1);
     let mut out = Vec::new();
     write_bad_request(&mut out, err);
-    let _ = write_all(stream, &out).await;
+    if write_all(stream, &out).await {
+        linger(stream).await;
+    }
+}
+
+/// Close gently after an error answer sent while the client may still be sending (a body over
+/// the limit, say): closing with unread bytes makes the kernel send a reset, which can destroy
+/// the answer before the client reads it. So: half-close, then read and discard for a moment.
+async fn linger(stream: &mut TcpStream) {
+    const LINGER: Duration = Duration::from_millis(500);
+    const MAX_DISCARD: usize = 1 << 20;
+    if stream.shutdown(std::net::Shutdown::Write).await.is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut discarded = 0;
+    let mut scratch = vec![0u8; READ_CHUNK];
+    while discarded < MAX_DISCARD {
+        let read = async { stream.read(&mut scratch).await.unwrap_or(0) };
+        let timeout = async {
+            glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+            0
+        };
+        match or(read, timeout).await {
+            0 => return,
+            n => discarded += n,
+        }
+    }
 }
 
 enum Handled {
