@@ -11,6 +11,7 @@ use glommio::net::TcpStream;
 use super::response::{sse_head, write_bad_request, Response};
 use super::routes::{route, Route};
 use super::sse_session::{self, SessionEnd};
+use super::subscriber::Subscriber;
 use super::{publish, subscribe};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
 use crate::shard::context::ShardContext;
@@ -63,8 +64,16 @@ async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
     stream.write_all(bytes).await.is_ok()
 }
 
-/// Serve one accepted connection until it closes.
-pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) {
+/// How the request loop ended.
+pub enum Served {
+    /// The connection is closed (or about to be, when this is dropped).
+    Closed,
+    /// The connection became an SSE stream: run [`stream_events`] on it.
+    Stream(TcpStream, Rc<Subscriber>),
+}
+
+/// Serve one accepted connection's requests until it closes or becomes an SSE stream.
+pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
     let _ = stream.set_nodelay(true);
     let cfg = &ctx.config().http;
     let limits = Limits {
@@ -98,13 +107,14 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) {
                             keep_alive,
                         );
                         if !write_all(&mut stream, &out).await || !keep_alive {
-                            return;
+                            return Served::Closed;
                         }
                     }
                     Handled::Stream(sub) => {
-                        drop(buf); // an SSE connection holds no read buffer
-                        stream_events(&ctx, &mut stream, sub).await;
-                        return;
+                        // The SSE session runs as a task of its own and this one ends, so a
+                        // long-lived stream does not keep the request loop's state (decoder,
+                        // buffers, this future's larger frame) alive: per-connection memory.
+                        return Served::Stream(stream, sub);
                     }
                 }
                 continue;
@@ -114,13 +124,13 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) {
                     out.clear();
                     write_continue(&mut out);
                     if !write_all(&mut stream, &out).await {
-                        return;
+                        return Served::Closed;
                     }
                 }
             }
             Err(err) => {
                 reject(&ctx, &mut stream, &err).await;
-                return;
+                return Served::Closed;
             }
         }
         let idle = buf.is_empty();
@@ -135,7 +145,7 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) {
                     request_deadline = Some(Instant::now() + request_timeout);
                 }
             }
-            ReadOutcome::Eof | ReadOutcome::ShuttingDown => return,
+            ReadOutcome::Eof | ReadOutcome::ShuttingDown => return Served::Closed,
             ReadOutcome::TimedOut => {
                 if !idle {
                     ShardMetrics::add(&ctx.metrics().http_client_errors_total, 1);
@@ -144,7 +154,7 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) {
                         .write(&mut out, ctx.id, "", false);
                     let _ = write_all(&mut stream, &out).await;
                 }
-                return;
+                return Served::Closed;
             }
         }
     }
@@ -186,7 +196,7 @@ async fn linger(stream: &mut TcpStream) {
 
 enum Handled {
     Respond(Response),
-    Stream(Rc<super::subscriber::Subscriber>),
+    Stream(Rc<Subscriber>),
 }
 
 async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
@@ -260,11 +270,8 @@ fn preflight(ctx: &ShardContext, r: &Route<'_>) -> Response {
 }
 
 /// Write the SSE head, register the subscriber, run the session, unregister.
-async fn stream_events(
-    ctx: &ShardContext,
-    stream: &mut TcpStream,
-    sub: Rc<super::subscriber::Subscriber>,
-) {
+pub async fn stream_events(ctx: &ShardContext, mut stream: TcpStream, sub: Rc<Subscriber>) {
+    let stream = &mut stream;
     let head = sse_head(ctx.id, &ctx.config().http.cors_allow_origin);
     if !write_all(stream, &head).await {
         return;

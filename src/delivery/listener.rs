@@ -6,7 +6,7 @@ use futures_lite::future::or;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpListener;
 
-use super::connection;
+use super::connection::{self, Served};
 use super::response::Response;
 use crate::shard::context::ShardContext;
 use crate::telemetry::ShardMetrics;
@@ -46,10 +46,21 @@ pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
         ctx.open_connections.set(ctx.open_connections.get() + 1);
         ShardMetrics::add(&ctx.metrics().connections_open, 1);
         glommio::spawn_local(async move {
-            connection::serve(ctx2.clone(), stream).await;
-            ctx2.open_connections.set(ctx2.open_connections.get() - 1);
-            ShardMetrics::sub(&ctx2.metrics().connections_open, 1);
+            if let Served::Stream(stream, sub) = connection::serve(ctx2.clone(), stream).await {
+                glommio::spawn_local(async move {
+                    connection::stream_events(&ctx2, stream, sub).await;
+                    connection_closed(&ctx2);
+                })
+                .detach();
+            } else {
+                connection_closed(&ctx2);
+            }
         })
         .detach();
     }
+}
+
+fn connection_closed(ctx: &ShardContext) {
+    ctx.open_connections.set(ctx.open_connections.get() - 1);
+    ShardMetrics::sub(&ctx.metrics().connections_open, 1);
 }
