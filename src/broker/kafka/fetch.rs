@@ -141,6 +141,10 @@ async fn fetch_once(
         .map(|r| to_record(topic, partition, r))
         .collect();
     let Some(last) = records.last().map(|r| r.offset) else {
+        // Kafka answers OffsetOutOfRange past the end; some brokers (tansu) answer empty.
+        if offset > high_watermark && high_watermark >= 0 {
+            return skip_to_retained(inner, topic, partition, conn, offset, next).await;
+        }
         if began.elapsed() < MIN_EMPTY_FETCH {
             tokio::time::sleep(EMPTY_FETCH_PAUSE).await;
         }
@@ -286,6 +290,13 @@ async fn read_back(
     };
     let request = pc.fetch_records(offset, 1..max_bytes.max(1), 0);
     match tokio::time::timeout(inner.settings.request_timeout, request).await {
+        // Kafka answers OffsetOutOfRange past the end; some brokers (tansu) answer empty.
+        Ok(Ok((records, high_watermark))) if records.is_empty() && offset > high_watermark => {
+            match offset_bounds(inner, &pc).await {
+                Ok((earliest, latest)) => Err(FetchError::OffsetOutOfRange { earliest, latest }),
+                Err(err) => Err(fetch_error(&err)),
+            }
+        }
         Ok(Ok((records, high_watermark))) => Ok(Fetched {
             records: records
                 .into_iter()
