@@ -6,6 +6,7 @@
 //! owner, and resumes clients from it. The Kafka source (a later issue) produces the same
 //! `FramedEvent`s from fetched records, so delivery does not know which broker it runs on.
 pub mod framing;
+pub mod kafka;
 pub mod memory;
 
 use std::sync::Arc;

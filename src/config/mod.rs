@@ -51,7 +51,8 @@ mod tests;
 pub use cli::{parse_cpu_list, Cli, CpuList, SetArg, MAX_CPU_ID};
 pub use error::{ConfigError, Origin};
 pub use model::{
-    Config, HttpConfig, LogConfig, MemoryBrokerConfig, MeshConfig, ServerConfig, SseConfig,
+    parse_start_position, Config, HttpConfig, KafkaConfig, LogConfig, MemoryBrokerConfig,
+    MeshConfig, ServerConfig, SseConfig, StartPosition,
 };
 pub use overrides::ENV_PREFIX;
 pub use validate::{online_cpus, MAX_PARTITIONS, MAX_SHARDS, MIN_RING_CAPACITY};

@@ -26,6 +26,8 @@ pub struct Config {
     pub mesh: MeshConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
+    /// `[kafka]`: the Kafka source and sink; off while `bootstrap` is empty.
+    pub kafka: KafkaConfig,
 }
 
 /// `[server]`: where the gateway listens and how many executors it runs.
@@ -185,6 +187,117 @@ impl Default for LogConfig {
         Self {
             level: "info".to_owned(),
         }
+    }
+}
+
+/// `[kafka]`: read topics from Kafka and produce published events to it. Kafka is used when
+/// `bootstrap` is not empty; otherwise the embedded memory broker is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers as `host:port`; empty turns Kafka off. Default empty.
+    pub bootstrap: Vec<String>,
+    /// Topics to read (every partition of each). Required when `bootstrap` is set.
+    /// Default empty.
+    pub topics: Vec<String>,
+    /// Where reading starts when the gateway starts: `latest` (only new records), `earliest`
+    /// (everything retained) or a timestamp in milliseconds since the Unix epoch (the first
+    /// record at or after it). Partitions added while running are read from their start.
+    /// Default "latest".
+    pub start: String,
+    /// Create a configured topic that does not exist (with `create_partitions` partitions and
+    /// `replication_factor`); when false a missing topic is an error naming it. Default false.
+    pub create_topics: bool,
+    /// Partitions of a topic created by the gateway (1..=1024). Default 1.
+    pub create_partitions: u32,
+    /// Replication factor of a topic created by the gateway (at least 1). Default 1.
+    pub replication_factor: u16,
+    /// Most bytes one fetch returns per partition (1..=2147483647); a single larger record is
+    /// still returned whole. Default 1048576 (1 MiB).
+    pub fetch_max_bytes: usize,
+    /// Milliseconds the broker may hold a fetch open waiting for new records. Default 500.
+    pub fetch_max_wait_ms: u64,
+    /// Milliseconds between metadata refreshes, which pick up partitions added to a topic.
+    /// Default 30000.
+    pub metadata_refresh_ms: u64,
+    /// Milliseconds one broker request (connect, produce, list offsets) may take before it
+    /// counts as failed. Default 10000.
+    pub request_timeout_ms: u64,
+    /// First reconnect delay in milliseconds; it doubles (with jitter) per failed attempt up
+    /// to `backoff_max_ms`. Default 100.
+    pub backoff_initial_ms: u64,
+    /// Longest reconnect delay in milliseconds. Default 5000.
+    pub backoff_max_ms: u64,
+    /// Record header holding the SSE event type (CloudEvents binary mode: `ce_type`); "" to
+    /// not use headers. Default "ce_type".
+    pub event_type_header: String,
+    /// Top-level JSON string field of the record value holding the event type, used when the
+    /// header is absent; "" never parses values. Default "".
+    pub event_type_field: String,
+    /// Capacity, in messages, of each ring between a shard and its broker thread (at least
+    /// 16). A full ring pauses fetching; nothing is dropped. Default 1024.
+    pub ring_capacity: usize,
+    /// Client id sent to the brokers. Default "sluicegate".
+    pub client_id: String,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap: Vec::new(),
+            topics: Vec::new(),
+            start: "latest".to_owned(),
+            create_topics: false,
+            create_partitions: 1,
+            replication_factor: 1,
+            fetch_max_bytes: MIB,
+            fetch_max_wait_ms: 500,
+            metadata_refresh_ms: 30_000,
+            request_timeout_ms: 10_000,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 5000,
+            event_type_header: "ce_type".to_owned(),
+            event_type_field: String::new(),
+            ring_capacity: 1024,
+            client_id: "sluicegate".to_owned(),
+        }
+    }
+}
+
+/// Where the Kafka source starts reading a partition, parsed from `kafka.start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    /// Only records produced after the gateway started.
+    Latest,
+    /// Every retained record.
+    Earliest,
+    /// The first record whose timestamp is at or after this many ms since the Unix epoch.
+    Timestamp(i64),
+}
+
+impl KafkaConfig {
+    /// Kafka is on when bootstrap brokers are given.
+    pub fn enabled(&self) -> bool {
+        !self.bootstrap.is_empty()
+    }
+
+    /// `start` parsed; the error says what is accepted.
+    pub fn start_position(&self) -> Result<StartPosition, String> {
+        parse_start_position(&self.start)
+    }
+}
+
+/// Parse `latest`, `earliest` or a non-negative millisecond timestamp.
+pub fn parse_start_position(text: &str) -> Result<StartPosition, String> {
+    match text.trim() {
+        "latest" => Ok(StartPosition::Latest),
+        "earliest" => Ok(StartPosition::Earliest),
+        other => match other.parse::<i64>() {
+            Ok(ms) if ms >= 0 => Ok(StartPosition::Timestamp(ms)),
+            _ => Err(format!(
+                "`{text}` is not a start position; use \"latest\", \"earliest\" or a timestamp in milliseconds since the Unix epoch"
+            )),
+        },
     }
 }
 

@@ -111,7 +111,88 @@ impl Config {
                 format!("`{}` is not a valid log filter: {err}", self.log.level),
             ));
         }
-        validate_origin(&http.cors_allow_origin)
+        validate_origin(&http.cors_allow_origin)?;
+        self.validate_kafka()
+    }
+
+    /// `[kafka]` is only checked when it is on (bootstrap given), except that topics without
+    /// brokers is a mistake worth naming.
+    fn validate_kafka(&self) -> Result<(), ConfigError> {
+        let kafka = &self.kafka;
+        if !kafka.enabled() {
+            if !kafka.topics.is_empty() {
+                return Err(invalid(
+                    "kafka.bootstrap",
+                    "kafka.topics is set but no bootstrap brokers are given".to_owned(),
+                ));
+            }
+            return Ok(());
+        }
+        for broker in &kafka.bootstrap {
+            check_broker_address(broker)?;
+        }
+        if kafka.topics.is_empty() {
+            return Err(invalid(
+                "kafka.topics",
+                "name at least one topic to read when kafka.bootstrap is set".to_owned(),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for topic in &kafka.topics {
+            check_kafka_topic(topic)?;
+            if !seen.insert(topic.as_str()) {
+                return Err(invalid(
+                    "kafka.topics",
+                    format!("topic `{topic}` is listed twice"),
+                ));
+            }
+        }
+        if let Err(message) = kafka.start_position() {
+            return Err(invalid("kafka.start", message));
+        }
+        if !(1..=MAX_PARTITIONS).contains(&kafka.create_partitions) {
+            return Err(invalid(
+                "kafka.create_partitions",
+                format!(
+                    "must be between 1 and {MAX_PARTITIONS}, got {}",
+                    kafka.create_partitions
+                ),
+            ));
+        }
+        at_least("kafka.replication_factor", kafka.replication_factor, 1)?;
+        at_least("kafka.fetch_max_bytes", kafka.fetch_max_bytes, 1)?;
+        // These go into i32 fields of the Kafka protocol.
+        let i32_max = i32::MAX as u64;
+        let protocol_ints = [
+            ("kafka.fetch_max_bytes", kafka.fetch_max_bytes as u64),
+            ("kafka.fetch_max_wait_ms", kafka.fetch_max_wait_ms),
+            ("kafka.request_timeout_ms", kafka.request_timeout_ms),
+        ];
+        for (key, value) in protocol_ints {
+            if value > i32_max {
+                return Err(invalid(
+                    key,
+                    format!("must be at most {i32_max}, got {value}"),
+                ));
+            }
+        }
+        at_least("kafka.metadata_refresh_ms", kafka.metadata_refresh_ms, 1)?;
+        at_least("kafka.request_timeout_ms", kafka.request_timeout_ms, 1)?;
+        at_least("kafka.backoff_initial_ms", kafka.backoff_initial_ms, 1)?;
+        at_least(
+            "kafka.backoff_max_ms",
+            kafka.backoff_max_ms,
+            kafka.backoff_initial_ms,
+        )?;
+        at_least(
+            "kafka.ring_capacity",
+            kafka.ring_capacity,
+            MIN_RING_CAPACITY,
+        )?;
+        if kafka.client_id.is_empty() {
+            return Err(invalid("kafka.client_id", "must not be empty".to_owned()));
+        }
+        Ok(())
     }
 
     fn validate_cpus(&self) -> Result<(), ConfigError> {
@@ -164,6 +245,35 @@ fn validate_origin(origin: &str) -> Result<(), ConfigError> {
         return Err(invalid(
             key,
             format!("{origin:?} contains whitespace or a control character"),
+        ));
+    }
+    Ok(())
+}
+
+/// `host:port` with a non-empty host and a port that fits u16 (a name is resolved only when
+/// the broker plane connects).
+fn check_broker_address(broker: &str) -> Result<(), ConfigError> {
+    let shape = broker
+        .rsplit_once(':')
+        .filter(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if shape.is_none() || broker.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            "kafka.bootstrap",
+            format!("`{broker}` is not host:port (e.g. \"127.0.0.1:9092\")"),
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's own rule: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+fn check_kafka_topic(topic: &str) -> Result<(), ConfigError> {
+    let legal = topic
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if topic.is_empty() || topic.len() > 249 || !legal || topic == "." || topic == ".." {
+        return Err(invalid(
+            "kafka.topics",
+            format!("`{topic}` is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)"),
         ));
     }
     Ok(())
@@ -224,6 +334,78 @@ mod tests {
         fails_on("log.level", "not a valid log filter", |c| {
             c.log.level = "sluicegate=notalevel".into()
         });
+    }
+
+    fn with_kafka(c: &mut Config) {
+        c.kafka.bootstrap = vec!["127.0.0.1:9092".into()];
+        c.kafka.topics = vec!["orders".into()];
+    }
+
+    #[test]
+    fn kafka_rules_name_their_key() {
+        assert!(check(with_kafka).is_ok());
+        fails_on("kafka.bootstrap", "no bootstrap brokers", |c| {
+            c.kafka.topics = vec!["t".into()]
+        });
+        fails_on("kafka.bootstrap", "not host:port", |c| {
+            with_kafka(c);
+            c.kafka.bootstrap = vec!["localhost".into()];
+        });
+        fails_on("kafka.bootstrap", "not host:port", |c| {
+            with_kafka(c);
+            c.kafka.bootstrap = vec![":9092".into()];
+        });
+        fails_on("kafka.topics", "at least one topic", |c| {
+            with_kafka(c);
+            c.kafka.topics.clear();
+        });
+        fails_on("kafka.topics", "not a Kafka topic name", |c| {
+            with_kafka(c);
+            c.kafka.topics = vec!["a/b".into()];
+        });
+        fails_on("kafka.topics", "listed twice", |c| {
+            with_kafka(c);
+            c.kafka.topics = vec!["a".into(), "a".into()];
+        });
+        fails_on("kafka.start", "not a start position", |c| {
+            with_kafka(c);
+            c.kafka.start = "yesterday".into();
+        });
+        fails_on("kafka.start", "not a start position", |c| {
+            with_kafka(c);
+            c.kafka.start = "-5".into();
+        });
+        fails_on("kafka.create_partitions", "between 1 and", |c| {
+            with_kafka(c);
+            c.kafka.create_partitions = 0;
+        });
+        fails_on("kafka.fetch_max_bytes", "at most 2147483647", |c| {
+            with_kafka(c);
+            c.kafka.fetch_max_bytes = 1 << 40;
+        });
+        fails_on("kafka.backoff_max_ms", "at least 100", |c| {
+            with_kafka(c);
+            c.kafka.backoff_max_ms = 50;
+        });
+        fails_on("kafka.ring_capacity", "at least 16", |c| {
+            with_kafka(c);
+            c.kafka.ring_capacity = 1;
+        });
+    }
+
+    #[test]
+    fn kafka_start_positions_parse() {
+        use super::super::model::{parse_start_position, StartPosition};
+        assert_eq!(parse_start_position("latest"), Ok(StartPosition::Latest));
+        assert_eq!(
+            parse_start_position("earliest"),
+            Ok(StartPosition::Earliest)
+        );
+        assert_eq!(
+            parse_start_position("1700000000000"),
+            Ok(StartPosition::Timestamp(1_700_000_000_000))
+        );
+        assert!(parse_start_position("").is_err());
     }
 
     #[test]

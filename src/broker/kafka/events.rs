@@ -1,0 +1,133 @@
+//! The messages between a shard and its broker plane: events up the ring, commands down.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::record::KafkaRecord;
+
+/// What the plane tells its shard.
+#[derive(Debug)]
+pub enum PlaneEvent {
+    /// New records of a partition this shard owns, in offset order, never repeated.
+    Records {
+        topic: Arc<str>,
+        partition: i32,
+        records: Vec<KafkaRecord>,
+        /// The partition's next offset to be written, as of this fetch.
+        high_watermark: i64,
+    },
+    /// The answer to [`PlaneCommand::Fetch`].
+    FetchDone {
+        request_id: u64,
+        result: Result<Fetched, FetchError>,
+    },
+    /// The answer to [`PlaneCommand::Produce`], after the broker acknowledged.
+    ProduceDone {
+        request_id: u64,
+        result: Result<Vec<Produced>, ProduceError>,
+    },
+    /// The connection to the brokers changed state (sent once per change).
+    BrokerState(BrokerState),
+    /// A configured topic's partitions, when first seen and when the count changes.
+    Partitions {
+        topic: Arc<str>,
+        /// Partitions the topic has (ids 0..count).
+        count: i32,
+        /// Those this shard owns and now fetches.
+        owned: Vec<i32>,
+    },
+    /// A configured topic cannot be read (sent once until it can): it does not exist and
+    /// `create_topics` is false, or creating it failed.
+    TopicError { topic: Arc<str>, reason: String },
+}
+
+/// Whether the plane can talk to the brokers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerState {
+    Up,
+    Down { reason: String },
+}
+
+/// Records read back for a resuming client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// From the asked offset on, in order; empty when the partition has nothing there yet.
+    pub records: Vec<KafkaRecord>,
+    /// The partition's next offset to be written: the client is caught up when it has read
+    /// up to here.
+    pub high_watermark: i64,
+}
+
+/// Why a catch-up fetch failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The offset is outside what the broker retains: below `earliest` (deleted by retention:
+    /// answer the client with `event: reset`) or past `latest`.
+    #[error("offset out of range: the partition retains offsets {earliest}..{latest}")]
+    OffsetOutOfRange { earliest: i64, latest: i64 },
+    /// Not connected to the brokers.
+    #[error("kafka unavailable: {0}")]
+    BrokerDown(String),
+    /// The broker refused the request (unknown partition, ...).
+    #[error("kafka fetch failed: {0}")]
+    Failed(String),
+}
+
+/// One record to produce.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProduceRecord {
+    pub key: Option<Bytes>,
+    pub headers: Vec<(String, Bytes)>,
+    pub value: Bytes,
+}
+
+/// Where a produced record landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Produced {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Why a produce failed. `BrokerDown` and `Timeout` are worth a 503 with `Retry-After`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProduceError {
+    /// Not connected to the brokers: refused at once, nothing was sent.
+    #[error("kafka unavailable: {0}")]
+    BrokerDown(String),
+    /// The topic does not exist (or has no such partition).
+    #[error("unknown kafka topic or partition: {0}")]
+    UnknownTopic(String),
+    /// No acknowledgement within `kafka.request_timeout_ms`; the records may or may not have
+    /// been written.
+    #[error("kafka did not acknowledge within the timeout")]
+    Timeout,
+    /// The broker refused the records (too large, ...).
+    #[error("kafka refused the records: {0}")]
+    Rejected(String),
+}
+
+/// What a shard asks its plane to do.
+#[derive(Debug)]
+pub enum PlaneCommand {
+    /// Produce `records` as one batch per partition and answer with [`PlaneEvent::ProduceDone`]
+    /// once the broker acknowledged. `partition: None` picks it by key hash (the same function
+    /// the embedded broker uses) or round robin for records without a key.
+    Produce {
+        request_id: u64,
+        topic: Arc<str>,
+        partition: Option<i32>,
+        records: Vec<ProduceRecord>,
+    },
+    /// Read up to `max_bytes` of records of any partition from `offset` (a resuming client);
+    /// answered with [`PlaneEvent::FetchDone`].
+    Fetch {
+        request_id: u64,
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+        max_bytes: i32,
+    },
+    /// Stop fetching and end the plane thread.
+    Shutdown,
+}

@@ -1,0 +1,335 @@
+//! Fetching: the per-partition loop that feeds the shard (from the start position, then from
+//! the exact next offset forever, across reconnects), and one-off catch-up reads.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::DateTime;
+use rskafka::client::error::{Error as RsError, ProtocolError};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::Client;
+use rskafka::record::RecordAndOffset;
+
+use crate::config::StartPosition;
+
+use super::connect::{build_client, describe, is_transport, protocol_error};
+use super::events::{FetchError, Fetched, PlaneEvent};
+use super::record::KafkaRecord;
+use super::worker::{Inner, Unavailable};
+
+/// An empty fetch that came back sooner than this did not long-poll (a broker that ignores
+/// `max_wait_ms`, or only control batches); pause briefly so the loop cannot spin.
+const MIN_EMPTY_FETCH: Duration = Duration::from_millis(5);
+const EMPTY_FETCH_PAUSE: Duration = Duration::from_millis(50);
+
+pub(crate) fn to_record(topic: &Arc<str>, partition: i32, r: RecordAndOffset) -> KafkaRecord {
+    let record = r.record;
+    KafkaRecord {
+        topic: Arc::clone(topic),
+        partition,
+        offset: r.offset,
+        timestamp_ms: record.timestamp.timestamp_millis(),
+        key: record.key.map(Bytes::from),
+        headers: record
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, Bytes::from(value)))
+            .collect(),
+        value: record.value.map(Bytes::from).unwrap_or_default(),
+    }
+}
+
+/// This loop's own connection: a long-polling fetch holds its connection for up to
+/// `fetch_max_wait_ms`, and brokers answer one request per connection at a time.
+struct Own {
+    generation: u64,
+    _client: Client,
+    partition: PartitionClient,
+}
+
+enum Step {
+    Continue,
+    /// The connection failed: drop it and wait for the supervisor's next one.
+    Reconnect,
+    Stop,
+}
+
+/// Feed `partition` of `topic` to the shard until the plane stops.
+pub(crate) async fn run(inner: Rc<Inner>, topic: Arc<str>, partition: i32, start: StartPosition) {
+    let mut next: Option<i64> = None;
+    let mut own: Option<Own> = None;
+    let mut failed_generation = 0u64;
+    let mut backoff = inner.settings.backoff();
+    loop {
+        let Some(conn) = own.as_ref() else {
+            let Some(generation) = inner.wait_up_after(failed_generation).await else {
+                return;
+            };
+            match open(&inner, &topic, partition, generation).await {
+                Ok(opened) => {
+                    own = Some(opened);
+                    backoff.reset();
+                }
+                Err(Some(reason)) => {
+                    inner.report_failure(generation, reason);
+                    failed_generation = generation;
+                }
+                // The broker answered but refused (e.g. partition not there yet): wait.
+                Err(None) => tokio::time::sleep(backoff.next_delay()).await,
+            }
+            continue;
+        };
+        let step = match next {
+            None => match resolve_start(&inner, &conn.partition, start).await {
+                Ok(offset) => {
+                    tracing::debug!(%topic, partition, offset, "kafka: starting fetch");
+                    next = Some(offset);
+                    Step::Continue
+                }
+                Err(err) => on_error(&inner, &topic, partition, conn.generation, &err),
+            },
+            Some(offset) => fetch_once(&inner, &topic, partition, conn, offset, &mut next).await,
+        };
+        match step {
+            Step::Continue => {}
+            Step::Stop => return,
+            Step::Reconnect => {
+                failed_generation = own.take().map_or(failed_generation, |o| o.generation);
+            }
+        }
+        if inner.shared.is_shutting_down() {
+            return;
+        }
+    }
+}
+
+async fn fetch_once(
+    inner: &Inner,
+    topic: &Arc<str>,
+    partition: i32,
+    conn: &Own,
+    offset: i64,
+    next: &mut Option<i64>,
+) -> Step {
+    let s = &inner.settings;
+    let wait = Duration::from_millis(s.fetch_max_wait_ms.unsigned_abs().into());
+    let began = Instant::now();
+    let request = conn
+        .partition
+        .fetch_records(offset, 1..s.fetch_max_bytes, s.fetch_max_wait_ms);
+    let (records, high_watermark) =
+        match tokio::time::timeout(wait + s.request_timeout, request).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(err)) => {
+                if matches!(protocol_error(&err), Some(ProtocolError::OffsetOutOfRange)) {
+                    return skip_to_retained(inner, topic, partition, conn, offset, next).await;
+                }
+                return on_error(inner, topic, partition, conn.generation, &err);
+            }
+            Err(_) => {
+                let reason = "fetch got no answer in time".to_owned();
+                inner.report_failure(conn.generation, reason);
+                return Step::Reconnect;
+            }
+        };
+    // rskafka already drops records below `offset` from a batch that starts earlier.
+    let records: Vec<KafkaRecord> = records
+        .into_iter()
+        .filter(|r| r.offset >= offset)
+        .map(|r| to_record(topic, partition, r))
+        .collect();
+    let Some(last) = records.last().map(|r| r.offset) else {
+        // Kafka answers OffsetOutOfRange past the end; some brokers (tansu) answer empty.
+        if offset > high_watermark && high_watermark >= 0 {
+            return skip_to_retained(inner, topic, partition, conn, offset, next).await;
+        }
+        if began.elapsed() < MIN_EMPTY_FETCH {
+            tokio::time::sleep(EMPTY_FETCH_PAUSE).await;
+        }
+        return Step::Continue;
+    };
+    *next = Some(last + 1);
+    let event = PlaneEvent::Records {
+        topic: Arc::clone(topic),
+        partition,
+        records,
+        high_watermark,
+    };
+    if inner.sink.push(event).await {
+        Step::Continue
+    } else {
+        Step::Stop
+    }
+}
+
+/// Our next offset is no longer (or not yet) in the log. Below the log start, retention
+/// removed records before we read them: log it and go on from the oldest retained one. Past
+/// the end (the topic was re-created), go on from the end.
+async fn skip_to_retained(
+    inner: &Inner,
+    topic: &Arc<str>,
+    partition: i32,
+    conn: &Own,
+    offset: i64,
+    next: &mut Option<i64>,
+) -> Step {
+    let bounds = offset_bounds(inner, &conn.partition).await;
+    match bounds {
+        Ok((earliest, latest)) => {
+            let resume = if offset < earliest { earliest } else { latest };
+            tracing::warn!(%topic, partition, offset, resume, earliest, latest, "kafka: offset out of range; skipping");
+            *next = Some(resume);
+            Step::Continue
+        }
+        Err(err) => on_error(inner, topic, partition, conn.generation, &err),
+    }
+}
+
+fn on_error(inner: &Inner, topic: &str, partition: i32, generation: u64, err: &RsError) -> Step {
+    if is_transport(err) {
+        inner.report_failure(generation, describe(err));
+    } else {
+        tracing::warn!(%topic, partition, error = %describe(err), "kafka: fetch refused; reconnecting");
+    }
+    Step::Reconnect
+}
+
+/// Connect this loop's own client. `Err(Some(reason))` is a transport failure.
+async fn open(
+    inner: &Inner,
+    topic: &Arc<str>,
+    partition: i32,
+    generation: u64,
+) -> Result<Own, Option<String>> {
+    let s = &inner.settings;
+    let client = build_client(&s.bootstrap, &s.client_id, s.request_timeout)
+        .await
+        .map_err(Some)?;
+    let made = tokio::time::timeout(
+        s.request_timeout,
+        client.partition_client(topic.as_ref(), partition, UnknownTopicHandling::Error),
+    )
+    .await;
+    match made {
+        Ok(Ok(pc)) => Ok(Own {
+            generation,
+            _client: client,
+            partition: pc,
+        }),
+        Ok(Err(err)) if is_transport(&err) => Err(Some(describe(&err))),
+        Ok(Err(err)) => {
+            tracing::warn!(%topic, partition, error = %describe(&err), "kafka: cannot open partition");
+            Err(None)
+        }
+        Err(_) => Err(Some("partition leader lookup timed out".to_owned())),
+    }
+}
+
+async fn get_offset(inner: &Inner, pc: &PartitionClient, at: OffsetAt) -> Result<i64, RsError> {
+    match tokio::time::timeout(inner.settings.request_timeout, pc.get_offset(at)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(RsError::Timeout),
+    }
+}
+
+async fn offset_bounds(inner: &Inner, pc: &PartitionClient) -> Result<(i64, i64), RsError> {
+    let earliest = get_offset(inner, pc, OffsetAt::Earliest).await?;
+    let latest = get_offset(inner, pc, OffsetAt::Latest).await?;
+    Ok((earliest, latest))
+}
+
+/// The first offset to read for a start position. A timestamp past the last record lists as
+/// -1: then start at the end.
+async fn resolve_start(
+    inner: &Inner,
+    pc: &PartitionClient,
+    start: StartPosition,
+) -> Result<i64, RsError> {
+    let at = match start {
+        StartPosition::Latest => OffsetAt::Latest,
+        StartPosition::Earliest => OffsetAt::Earliest,
+        StartPosition::Timestamp(ms) => match DateTime::from_timestamp_millis(ms) {
+            Some(time) => OffsetAt::Timestamp(time),
+            None => OffsetAt::Latest,
+        },
+    };
+    let offset = get_offset(inner, pc, at).await?;
+    if offset >= 0 {
+        return Ok(offset);
+    }
+    get_offset(inner, pc, OffsetAt::Latest).await
+}
+
+/// Answer a [`super::PlaneCommand::Fetch`].
+pub(crate) async fn catch_up(
+    inner: Rc<Inner>,
+    request_id: u64,
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+) {
+    let result = read_back(&inner, &topic, partition, offset, max_bytes).await;
+    let event = PlaneEvent::FetchDone { request_id, result };
+    inner.sink.push(event).await;
+}
+
+async fn read_back(
+    inner: &Inner,
+    topic: &Arc<str>,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+) -> Result<Fetched, FetchError> {
+    let (generation, pc) = match inner.control_partition(topic, partition).await {
+        Ok(found) => found,
+        Err(Unavailable::Down(reason)) => return Err(FetchError::BrokerDown(reason)),
+        Err(Unavailable::Failed(err)) => return Err(fetch_error(&err)),
+    };
+    let request = pc.fetch_records(offset, 1..max_bytes.max(1), 0);
+    match tokio::time::timeout(inner.settings.request_timeout, request).await {
+        // Kafka answers OffsetOutOfRange past the end; some brokers (tansu) answer empty.
+        Ok(Ok((records, high_watermark))) if records.is_empty() && offset > high_watermark => {
+            match offset_bounds(inner, &pc).await {
+                Ok((earliest, latest)) => Err(FetchError::OffsetOutOfRange { earliest, latest }),
+                Err(err) => Err(fetch_error(&err)),
+            }
+        }
+        Ok(Ok((records, high_watermark))) => Ok(Fetched {
+            records: records
+                .into_iter()
+                .filter(|r| r.offset >= offset)
+                .map(|r| to_record(topic, partition, r))
+                .collect(),
+            high_watermark,
+        }),
+        Ok(Err(err)) if matches!(protocol_error(&err), Some(ProtocolError::OffsetOutOfRange)) => {
+            match offset_bounds(inner, &pc).await {
+                Ok((earliest, latest)) => Err(FetchError::OffsetOutOfRange { earliest, latest }),
+                Err(err) => Err(fetch_error(&err)),
+            }
+        }
+        Ok(Err(err)) => {
+            if is_transport(&err) {
+                inner.report_failure(generation, describe(&err));
+            }
+            Err(fetch_error(&err))
+        }
+        Err(_) => {
+            inner.report_failure(generation, "fetch got no answer in time".to_owned());
+            Err(FetchError::BrokerDown(
+                "fetch got no answer in time".to_owned(),
+            ))
+        }
+    }
+}
+
+fn fetch_error(err: &RsError) -> FetchError {
+    if is_transport(err) {
+        FetchError::BrokerDown(describe(err))
+    } else {
+        FetchError::Failed(describe(err))
+    }
+}

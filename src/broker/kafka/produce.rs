@@ -1,0 +1,187 @@
+//! Producing: one request per partition per command, answered after the broker acknowledged;
+//! refused at once while the plane is disconnected.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use rskafka::client::error::{Error as RsError, ProtocolError};
+use rskafka::client::partition::Compression;
+use rskafka::record::Record;
+
+use crate::shard::routing::partition_for_key;
+
+use super::connect::{describe, is_transport, protocol_error};
+use super::events::{PlaneEvent, ProduceError, ProduceRecord, Produced};
+use super::worker::{Inner, Unavailable};
+
+pub(crate) async fn run(
+    inner: Rc<Inner>,
+    request_id: u64,
+    topic: Arc<str>,
+    partition: Option<i32>,
+    records: Vec<ProduceRecord>,
+) {
+    let result = produce(&inner, &topic, partition, records).await;
+    let event = PlaneEvent::ProduceDone { request_id, result };
+    inner.sink.push(event).await;
+}
+
+fn now() -> DateTime<Utc> {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn unavailable(err: Unavailable) -> ProduceError {
+    match err {
+        Unavailable::Down(reason) => ProduceError::BrokerDown(reason),
+        Unavailable::Failed(err) => produce_error(&err),
+    }
+}
+
+fn produce_error(err: &RsError) -> ProduceError {
+    if matches!(
+        protocol_error(err),
+        Some(ProtocolError::UnknownTopicOrPartition)
+    ) {
+        ProduceError::UnknownTopic(describe(err))
+    } else if is_transport(err) {
+        ProduceError::BrokerDown(describe(err))
+    } else {
+        ProduceError::Rejected(describe(err))
+    }
+}
+
+async fn produce(
+    inner: &Rc<Inner>,
+    topic: &Arc<str>,
+    partition: Option<i32>,
+    records: Vec<ProduceRecord>,
+) -> Result<Vec<Produced>, ProduceError> {
+    let link = inner.link();
+    if !link.up {
+        return Err(ProduceError::BrokerDown(link.reason));
+    }
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let targets = choose_partitions(inner, topic, partition, &records).await?;
+    // Group by partition, keeping each record's index so offsets come back in input order.
+    let timestamp = now();
+    let mut batches: BTreeMap<i32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
+    for (index, (record, target)) in records.into_iter().zip(targets).enumerate() {
+        let batch = batches.entry(target).or_default();
+        batch.0.push(index);
+        batch.1.push(Record {
+            key: record.key.map(|k| k.to_vec()),
+            value: Some(record.value.to_vec()),
+            headers: record
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name, value.to_vec()))
+                .collect(),
+            timestamp,
+        });
+    }
+    let total: usize = batches.values().map(|(indexes, _)| indexes.len()).sum();
+    let mut tasks = Vec::with_capacity(batches.len());
+    for (target, (indexes, batch)) in batches {
+        let inner = Rc::clone(inner);
+        let topic = Arc::clone(topic);
+        let task = tokio::task::spawn_local(async move {
+            let offsets = produce_batch(&inner, &topic, target, batch).await?;
+            Ok::<_, ProduceError>((target, indexes, offsets))
+        });
+        tasks.push(task);
+    }
+    let mut out = vec![
+        Produced {
+            partition: 0,
+            offset: -1
+        };
+        total
+    ];
+    let mut first_error = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok((target, indexes, offsets))) => {
+                for (index, offset) in indexes.into_iter().zip(offsets) {
+                    if let Some(slot) = out.get_mut(index) {
+                        *slot = Produced {
+                            partition: target,
+                            offset,
+                        };
+                    }
+                }
+            }
+            Ok(Err(err)) => {
+                first_error.get_or_insert(err);
+            }
+            Err(join) => {
+                first_error.get_or_insert(ProduceError::Rejected(join.to_string()));
+            }
+        }
+    }
+    match first_error {
+        Some(err) => Err(err),
+        None => Ok(out),
+    }
+}
+
+/// The partition of each record: the one asked for, else by key hash, else round robin.
+async fn choose_partitions(
+    inner: &Inner,
+    topic: &Arc<str>,
+    partition: Option<i32>,
+    records: &[ProduceRecord],
+) -> Result<Vec<i32>, ProduceError> {
+    if let Some(p) = partition {
+        return Ok(vec![p; records.len()]);
+    }
+    let count = inner
+        .partition_count(topic)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| ProduceError::UnknownTopic(format!("topic `{topic}` does not exist")))?;
+    let targets = records
+        .iter()
+        .map(|r| {
+            let p = match &r.key {
+                Some(key) => partition_for_key(key, count),
+                None => inner.next_round_robin(count),
+            };
+            i32::try_from(p).unwrap_or(0)
+        })
+        .collect();
+    Ok(targets)
+}
+
+async fn produce_batch(
+    inner: &Inner,
+    topic: &Arc<str>,
+    partition: i32,
+    batch: Vec<Record>,
+) -> Result<Vec<i64>, ProduceError> {
+    let (generation, pc) = inner
+        .control_partition(topic, partition)
+        .await
+        .map_err(unavailable)?;
+    let request = pc.produce(batch, Compression::NoCompression);
+    match tokio::time::timeout(inner.settings.request_timeout, request).await {
+        Ok(Ok(offsets)) => Ok(offsets),
+        Ok(Err(err)) => {
+            if is_transport(&err) {
+                inner.report_failure(generation, describe(&err));
+            }
+            Err(produce_error(&err))
+        }
+        Err(_) => {
+            inner.report_failure(generation, "produce got no answer in time".to_owned());
+            Err(ProduceError::Timeout)
+        }
+    }
+}
