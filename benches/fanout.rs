@@ -8,7 +8,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sluicegate::broker::memory::History;
 use sluicegate::broker::{FramedEvent, PartitionKey};
-use sluicegate::delivery::subscriber::{Registry, Subscriber};
+use sluicegate::delivery::subscriber::{Registry, Subscriber, SubscriptionSpec};
 
 const SUBSCRIBERS: usize = 1000;
 
@@ -31,8 +31,12 @@ fn registry(composite: bool) -> Registry {
                 partition: 0,
             });
         }
-        let start = vec![0; parts.len()];
-        let sub = Rc::new(Subscriber::new(id, parts, start, 7, usize::MAX));
+        let sub = Rc::new(Subscriber::new(
+            id,
+            SubscriptionSpec::live(parts),
+            7,
+            usize::MAX,
+        ));
         sub.refill(&histories, 1); // no history: goes live at once
         reg.add(sub);
     }
@@ -47,6 +51,7 @@ fn event(offset: u64) -> Rc<FramedEvent> {
         offset,
         frame: Bytes::from(frame),
         id_len,
+        meta: Default::default(),
     })
 }
 

@@ -16,6 +16,7 @@ fn event(offset: u64) -> MeshMsg {
         offset,
         frame: Bytes::from_static(b"id: x-1\ndata: hello\n\n"),
         id_len: 8,
+        meta: Default::default(),
     })
 }
 

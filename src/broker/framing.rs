@@ -1,9 +1,9 @@
 //! Frame an event once, at the partition owner, into a shared SSE buffer.
 use bytes::BytesMut;
 
-use super::{FramedEvent, PartitionKey, PublishError, PublishItem};
+use super::{EventMeta, FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::codec::event_id;
-use crate::codec::sse::{encode_event, encoded_len_hint, SseEvent};
+use crate::codec::sse::{encode_event, encoded_len_hint, FrameError, SseEvent};
 
 /// Frames events into slices of one growing arena, so small frames share allocations.
 pub struct Framer {
@@ -34,24 +34,40 @@ impl Framer {
         offset: u64,
         item: &PublishItem,
     ) -> Result<FramedEvent, PublishError> {
+        let meta = EventMeta {
+            event_type: item.event_type.clone(),
+            key: item.key.clone(),
+        };
+        self.frame_data(key, offset, &item.data, meta)
+            .map_err(|e| PublishError::Invalid(e.to_string()))
+    }
+
+    /// Frame `data` (with the type and key in `meta`) as the event at `offset` of `key`.
+    pub fn frame_data(
+        &mut self,
+        key: &PartitionKey,
+        offset: u64,
+        data: &[u8],
+        meta: EventMeta,
+    ) -> Result<FramedEvent, FrameError> {
         let id = event_id::format_single(self.epoch, offset + 1);
         let event = SseEvent {
             id: Some(&id),
-            event: item.event_type.as_deref(),
-            data: &item.data,
+            event: meta.event_type.as_deref(),
+            data,
             retry_ms: None,
         };
         let need = encoded_len_hint(&event);
         if self.arena.capacity() - self.arena.len() < need {
             self.arena.reserve(need.max(ARENA_CHUNK));
         }
-        let id_len = encode_event(&mut self.arena, &event)
-            .map_err(|e| PublishError::Invalid(e.to_string()))?;
+        let id_len = encode_event(&mut self.arena, &event)?;
         Ok(FramedEvent {
             key: key.clone(),
             offset,
             frame: self.arena.split().freeze(),
             id_len,
+            meta,
         })
     }
 }

@@ -132,6 +132,7 @@ mod tests {
             offset,
             frame: Bytes::from(vec![b'x'; len]),
             id_len: 0,
+            meta: Default::default(),
         })
     }
 

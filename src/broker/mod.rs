@@ -31,6 +31,16 @@ pub struct FramedEvent {
     /// Length of the leading `id: ...\n` line, so a subscriber that needs its own id line can
     /// send `frame[id_len..]` after it without copying the payload.
     pub id_len: usize,
+    /// What subscriber filters look at: the event type and the key (publisher key or Kafka
+    /// record key). Kept beside the frame so filtering never re-parses it.
+    pub meta: EventMeta,
+}
+
+/// The parts of an event that filters match on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventMeta {
+    pub event_type: Option<Arc<str>>,
+    pub key: Option<Bytes>,
 }
 
 impl FramedEvent {
@@ -50,6 +60,8 @@ pub struct PublishItem {
     pub idempotency_key: Option<Box<str>>,
     /// The event data (validated UTF-8).
     pub data: Bytes,
+    /// The publisher's key (`?key=`), kept for filters and, with Kafka, as the record key.
+    pub key: Option<Bytes>,
 }
 
 /// Why a publish was not accepted.

@@ -224,6 +224,11 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
         Route::Ready => {
             if ctx.shutdown.is_triggered() {
                 Response::text(503, "draining")
+            } else if ctx.kafka.as_ref().is_some_and(|k| !k.is_ready()) {
+                Response::text(
+                    503,
+                    "waiting for the partitions of the configured kafka topics",
+                )
             } else {
                 Response::text(200, "ready")
             }
@@ -270,7 +275,7 @@ fn preflight(ctx: &ShardContext, r: &Route<'_>) -> Response {
 }
 
 /// Write the SSE head, register the subscriber, run the session, unregister.
-pub async fn stream_events(ctx: &ShardContext, mut stream: TcpStream, sub: Rc<Subscriber>) {
+pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, sub: Rc<Subscriber>) {
     let stream = &mut stream;
     let head = sse_head(ctx.id, &ctx.config().http.cors_allow_origin);
     if !write_all(stream, &head).await {
@@ -282,6 +287,7 @@ pub async fn stream_events(ctx: &ShardContext, mut stream: TcpStream, sub: Rc<Su
         sub.drain(ctx.config().sse.retry_ms);
     }
     let end = sse_session::run(ctx, stream, &sub).await;
+    sub.mark_finished();
     ctx.subscribers.borrow_mut().remove(&sub);
     ShardMetrics::sub(&ctx.metrics().sse_subscribers, 1);
     if end == SessionEnd::CutOff {

@@ -1,5 +1,7 @@
 //! Client-facing sessions: the listener, the HTTP request loop, publish, SSE subscribers.
+pub mod backfill;
 pub mod connection;
+pub mod filter;
 pub mod listener;
 pub mod publish;
 pub mod response;

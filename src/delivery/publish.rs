@@ -4,12 +4,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::response::Response;
+use crate::broker::kafka::{ProduceError, ProduceRecord};
 use crate::broker::{PartitionKey, PublishError, PublishItem};
+use crate::codec::event_id;
 use crate::codec::http1::Request;
 use crate::codec::query;
 use crate::codec::sse::{validate, SseEvent};
 use crate::codec::topic::{is_reserved, validate_topic};
 use crate::shard::context::ShardContext;
+use crate::shard::kafka_link::{KafkaLink, TopicStatus};
 use crate::shard::routing::partition_for_key;
 
 /// An option given as a query parameter or, failing that, as a `Sluicegate-*` header.
@@ -120,6 +123,19 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
             return Err(Response::text(400, format!("{which}{e}")));
         }
     }
+    if let Some(link) = &ctx.kafka {
+        return produce_to_kafka(
+            ctx,
+            link,
+            req,
+            topic,
+            event_type,
+            idempotency_key,
+            key,
+            datas,
+        )
+        .await;
+    }
     let partitions = ctx.config().memory_broker.partitions;
     let partition = match &key {
         Some(k) => partition_for_key(k.as_bytes(), partitions),
@@ -133,6 +149,7 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
             event_type: event_type.clone(),
             idempotency_key: idempotency_key.clone(),
             data,
+            key: key.as_ref().map(|k| Bytes::copy_from_slice(k.as_bytes())),
         })
         .collect();
     let key = PartitionKey {
@@ -140,26 +157,102 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
         partition,
     };
     match ctx.publish(key, items).await {
-        Ok(ids) => {
-            let mut body = String::from("{\"ids\":[");
-            for (i, id) in ids.iter().enumerate() {
-                if i > 0 {
-                    body.push(',');
-                }
-                // Ids are [0-9a-z.-]: no escaping needed.
-                body.push('"');
-                body.push_str(id);
-                body.push('"');
-            }
-            body.push_str("]}\n");
-            Ok(Response::json(200, body))
-        }
+        Ok(ids) => Ok(Response::json(200, ids_json(&ids))),
         Err(e @ PublishError::Busy(_)) => {
             Err(Response::text(503, e.to_string()).with_header("retry-after", "1"))
         }
         Err(e @ PublishError::ShuttingDown) => Err(Response::text(503, e.to_string())),
         Err(PublishError::Invalid(msg)) => Err(Response::text(400, msg)),
     }
+}
+
+/// Request headers `Sluicegate-Header-<Name>: v` become record headers `<name>: v`.
+const HEADER_PASSTHROUGH: &str = "sluicegate-header-";
+
+/// With Kafka: produce the events as one batch and answer once the broker acknowledged. They
+/// reach subscribers through the consume path like any other record.
+#[allow(clippy::too_many_arguments)]
+async fn produce_to_kafka(
+    ctx: &ShardContext,
+    link: &KafkaLink,
+    req: &Request,
+    topic: String,
+    event_type: Option<String>,
+    idempotency_key: Option<String>,
+    key: Option<String>,
+    datas: Vec<Bytes>,
+) -> Result<Response, Response> {
+    match link.topic_status(&topic) {
+        TopicStatus::Ready(_) => {}
+        TopicStatus::NotConfigured => {
+            return Err(Response::text(
+                404,
+                format!("topic `{topic}` is not one of kafka.topics"),
+            ))
+        }
+        TopicStatus::Unavailable(reason) => {
+            return Err(Response::text(
+                503,
+                format!("topic `{topic}` is not available yet: {reason}"),
+            )
+            .with_header("retry-after", "1"))
+        }
+    }
+    if idempotency_key.is_some() {
+        return Err(Response::text(
+            400,
+            "`id` (idempotency key) is not supported when publishing to Kafka",
+        ));
+    }
+    let extra: Vec<(String, Bytes)> = req
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let rest = name.strip_prefix(HEADER_PASSTHROUGH)?;
+            (!rest.is_empty()).then(|| (rest.to_owned(), Bytes::copy_from_slice(value)))
+        })
+        .collect();
+    let headers = link.publish_headers(event_type.as_deref(), &extra);
+    let key = key.map(|k| Bytes::from(k.into_bytes()));
+    let records = datas
+        .into_iter()
+        .map(|value| ProduceRecord {
+            key: key.clone(),
+            headers: headers.clone(),
+            value,
+        })
+        .collect();
+    match link.produce(topic.into(), records).await {
+        Ok(produced) => {
+            let ids: Vec<String> = produced
+                .iter()
+                .map(|p| {
+                    event_id::format_single(ctx.epoch(), u64::try_from(p.offset).unwrap_or(0) + 1)
+                })
+                .collect();
+            Ok(Response::json(200, ids_json(&ids)))
+        }
+        Err(e @ (ProduceError::BrokerDown(_) | ProduceError::Timeout)) => {
+            Err(Response::text(503, e.to_string()).with_header("retry-after", "1"))
+        }
+        Err(e @ ProduceError::UnknownTopic(_)) => Err(Response::text(404, e.to_string())),
+        Err(e @ ProduceError::Rejected(_)) => Err(Response::text(502, e.to_string())),
+    }
+}
+
+/// `{"ids":[...]}` (ids are `[0-9a-z.-]`: no escaping needed).
+fn ids_json(ids: &[String]) -> String {
+    let mut body = String::from("{\"ids\":[");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push('"');
+        body.push_str(id);
+        body.push('"');
+    }
+    body.push_str("]}\n");
+    body
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
+use super::backfill;
 use super::sendmsg::{send_vectored, MAX_SLICES};
 use super::subscriber::{SubState, Subscriber};
 use crate::shard::context::ShardContext;
@@ -33,7 +34,11 @@ pub enum SessionEnd {
 const LAST_WORDS: Duration = Duration::from_millis(500);
 
 /// Run the session until it ends. The subscriber must already be registered with the shard.
-pub async fn run(ctx: &ShardContext, stream: &mut TcpStream, sub: &Rc<Subscriber>) -> SessionEnd {
+pub async fn run(
+    ctx: &Rc<ShardContext>,
+    stream: &mut TcpStream,
+    sub: &Rc<Subscriber>,
+) -> SessionEnd {
     let fd = stream.as_raw_fd();
     let max_queue = ctx.config().sse.max_queue_bytes;
     // Refill from history when below a quarter of the queue limit, up to a half: keeps the
@@ -56,9 +61,13 @@ pub async fn run(ctx: &ShardContext, stream: &mut TcpStream, sub: &Rc<Subscriber
         sub.set_waker(cx.waker());
         loop {
             if sub.state() == SubState::CatchingUp && sub.queued_bytes() < low.max(1) {
-                let gaps = sub.refill(&ctx.histories.borrow(), high.max(1));
-                if !gaps.is_empty() {
+                let refill = sub.refill(&ctx.histories.borrow(), high.max(1));
+                if !refill.gaps.is_empty() {
                     ShardMetrics::add(&metrics.resets_total, 1);
+                }
+                for (idx, from) in refill.backfill {
+                    glommio::spawn_local(backfill::run(ctx.clone(), sub.clone(), idx, from))
+                        .detach();
                 }
             }
             if sub.is_queue_empty() {

@@ -5,15 +5,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::filter::EventFilter;
 use super::publish::topic_from_segment;
 use super::response::Response;
-use super::subscriber::{Gap, Subscriber, RESTART_REASON};
+use super::subscriber::{Gap, Subscriber, SubscriptionSpec, RESTART_REASON};
 use crate::broker::PartitionKey;
 use crate::codec::event_id::parse_cursor;
 use crate::codec::http1::Request;
 use crate::codec::query;
 use crate::codec::topic::{is_reserved, validate_topic};
 use crate::shard::context::ShardContext;
+use crate::shard::kafka_link::TopicStatus;
+use crate::telemetry::ShardMetrics;
 
 fn accepts_event_stream(req: &Request) -> bool {
     match req.header_str("accept") {
@@ -83,6 +86,38 @@ fn last_event_id(req: &Request) -> Result<Option<String>, Response> {
         .map_err(|e| Response::text(400, format!("query: {e}")))
 }
 
+/// The partitions a subscription to `topics` reads, in cursor order.
+fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionKey>, Response> {
+    let mut parts = Vec::new();
+    for t in topics {
+        let count = match &ctx.kafka {
+            None => ctx.config().memory_broker.partitions,
+            Some(link) => match link.topic_status(t) {
+                TopicStatus::Ready(n) => n,
+                TopicStatus::NotConfigured => {
+                    return Err(Response::text(
+                        404,
+                        format!("topic `{t}` is not one of kafka.topics"),
+                    ))
+                }
+                TopicStatus::Unavailable(reason) => {
+                    return Err(Response::text(
+                        503,
+                        format!("topic `{t}` is not available yet: {reason}"),
+                    )
+                    .with_header("retry-after", "1"))
+                }
+            },
+        };
+        let topic: Arc<str> = Arc::from(t.as_str());
+        parts.extend((0..count).map(|p| PartitionKey {
+            topic: topic.clone(),
+            partition: p,
+        }));
+    }
+    Ok(parts)
+}
+
 /// Check the request and create its subscriber (not yet registered with the shard).
 pub fn open(
     ctx: &ShardContext,
@@ -96,23 +131,22 @@ pub fn open(
         ));
     }
     let topics = topics_of(ctx, req, segment)?;
-    let partitions = ctx.config().memory_broker.partitions;
-    let parts: Vec<PartitionKey> = topics
-        .iter()
-        .flat_map(|t| {
-            let topic: Arc<str> = Arc::from(t.as_str());
-            (0..partitions).map(move |p| PartitionKey {
-                topic: topic.clone(),
-                partition: p,
-            })
-        })
-        .collect();
+    let parts = partitions_of(ctx, &topics)?;
+    let filter = EventFilter::from_query(req.query())
+        .map_err(|e| Response::text(400, format!("query: {e}")))?;
+    let kafka_backed = ctx.kafka.is_some();
     let histories = ctx.histories.borrow();
-    let head_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.head());
-    let oldest_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.oldest());
+    // Live start: the shard's head of each partition, or, where it holds nothing yet, the first
+    // event that arrives (`from_live`).
+    let live = || -> (Vec<u64>, Vec<bool>) {
+        parts
+            .iter()
+            .map(|k| histories.get(k).map_or((0, true), |h| (h.head(), false)))
+            .unzip()
+    };
     let mut restart_gaps = Vec::new();
-    let start: Vec<u64> = match last_event_id(req)? {
-        None => parts.iter().map(head_of).collect(),
+    let (start, from_live) = match last_event_id(req)? {
+        None => live(),
         Some(id) => {
             let cursor = parse_cursor(&id)
                 .map_err(|e| Response::text(400, format!("Last-Event-ID `{id}`: {e}")))?;
@@ -126,16 +160,25 @@ pub fn open(
                     ),
                 ));
             }
-            crate::telemetry::ShardMetrics::add(&ctx.metrics().resumes_total, 1);
-            if cursor.epoch == ctx.epoch() {
+            ShardMetrics::add(&ctx.metrics().resumes_total, 1);
+            let no_live = vec![false; parts.len()];
+            if cursor.epoch == ctx.epoch() && kafka_backed {
+                // Kafka keeps what this shard does not: fetched back as needed.
+                (cursor.next, no_live)
+            } else if cursor.epoch == ctx.epoch() {
                 // Clamp ids from the future (forged or corrupted) to the live head.
-                cursor
-                    .next
-                    .iter()
-                    .zip(&parts)
-                    .map(|(&n, k)| n.min(head_of(k)))
-                    .collect()
+                let head_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.head());
+                (
+                    cursor
+                        .next
+                        .iter()
+                        .zip(&parts)
+                        .map(|(&n, k)| n.min(head_of(k)))
+                        .collect(),
+                    no_live,
+                )
             } else {
+                let oldest_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.oldest());
                 for (k, &requested) in parts.iter().zip(&cursor.next) {
                     restart_gaps.push(Gap {
                         key: k.clone(),
@@ -143,23 +186,28 @@ pub fn open(
                         oldest: oldest_of(k),
                     });
                 }
-                parts.iter().map(oldest_of).collect()
+                if kafka_backed {
+                    live()
+                } else {
+                    (parts.iter().map(oldest_of).collect(), no_live)
+                }
             }
         }
     };
     drop(histories);
     let id = ctx.subscribers.borrow_mut().next_id();
     let sse = &ctx.config().sse;
-    let sub = Rc::new(Subscriber::new(
-        id,
+    let spec = SubscriptionSpec {
         parts,
         start,
-        ctx.epoch(),
-        sse.max_queue_bytes,
-    ));
+        from_live,
+        filter,
+        kafka_backed,
+    };
+    let sub = Rc::new(Subscriber::new(id, spec, ctx.epoch(), sse.max_queue_bytes));
     sub.push_control(Bytes::from(format!("retry: {}\n: ok\n\n", sse.retry_ms)));
     if !restart_gaps.is_empty() {
-        crate::telemetry::ShardMetrics::add(&ctx.metrics().resets_total, 1);
+        ShardMetrics::add(&ctx.metrics().resets_total, 1);
         sub.push_reset(RESTART_REASON, &restart_gaps);
     }
     Ok(sub)

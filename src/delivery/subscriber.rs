@@ -15,6 +15,7 @@ use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
 
+use super::filter::EventFilter;
 use crate::broker::memory::History;
 use crate::broker::{FramedEvent, PartitionKey};
 use crate::codec::event_id;
@@ -79,6 +80,63 @@ pub struct Subscriber {
     front_written: Cell<usize>,
     max_queue_bytes: usize,
     waker: RefCell<Option<Waker>>,
+    finished: Cell<bool>,
+    filter: Option<EventFilter>,
+    /// Per partition: no position asked for and no history when subscribed, so the first
+    /// event this shard holds is where the subscription starts (not offset 0).
+    from_live: RefCell<Vec<bool>>,
+    /// Where events missing from this shard's history come from: `Some` with Kafka (fetched
+    /// back by a backfill task), `None` with the embedded broker (they are gone: `reset`).
+    backfill: Option<RefCell<BackfillState>>,
+}
+
+/// Per-partition backfill bookkeeping of a Kafka-backed subscriber.
+#[derive(Debug, Default)]
+struct BackfillState {
+    /// A backfill task is fetching this partition.
+    running: Vec<bool>,
+    /// The cursor is known to be at or past what Kafka held when the subscription started
+    /// (live subscribers start settled; resumes settle when a backfill reaches the end).
+    settled: Vec<bool>,
+}
+
+/// What a subscription reads and where it starts.
+#[derive(Debug, Default)]
+pub struct SubscriptionSpec {
+    /// The partitions, in cursor order.
+    pub parts: Vec<PartitionKey>,
+    /// Per partition: the next offset to send.
+    pub start: Vec<u64>,
+    /// Per partition: no position was asked for and the shard held nothing of it, so the
+    /// first event that arrives is where it starts.
+    pub from_live: Vec<bool>,
+    pub filter: Option<EventFilter>,
+    /// Events missing from the shard's history are fetched back from Kafka (else: `reset`).
+    pub kafka_backed: bool,
+}
+
+impl SubscriptionSpec {
+    /// Live from offset 0 of each partition, no filter, embedded broker.
+    pub fn live(parts: Vec<PartitionKey>) -> Self {
+        let n = parts.len();
+        Self {
+            parts,
+            start: vec![0; n],
+            from_live: vec![true; n],
+            filter: None,
+            kafka_backed: false,
+        }
+    }
+}
+
+/// What [`Subscriber::refill`] did besides queueing events.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Refill {
+    /// Partitions whose asked-for events were gone (a `reset` was queued for each).
+    pub gaps: Vec<Gap>,
+    /// Partitions (index, from offset) whose missing events must be fetched from the broker:
+    /// the caller starts a backfill task for each.
+    pub backfill: Vec<(usize, u64)>,
 }
 
 /// What [`Subscriber::refill`] found: partitions whose asked-for events are gone.
@@ -90,16 +148,28 @@ pub struct Gap {
 }
 
 impl Subscriber {
-    /// A subscriber that will start at `start[i]` in `parts[i]`, catching up from history.
-    pub fn new(
-        id: u64,
-        parts: Vec<PartitionKey>,
-        start: Vec<u64>,
-        epoch: u64,
-        max_queue_bytes: usize,
-    ) -> Self {
+    /// A subscriber positioned as `spec` says, catching up from history first.
+    pub fn new(id: u64, spec: SubscriptionSpec, epoch: u64, max_queue_bytes: usize) -> Self {
+        let SubscriptionSpec {
+            parts,
+            start,
+            from_live,
+            filter,
+            kafka_backed,
+        } = spec;
         debug_assert_eq!(parts.len(), start.len());
+        debug_assert_eq!(parts.len(), from_live.len());
+        let n = parts.len();
+        let backfill = kafka_backed.then(|| {
+            RefCell::new(BackfillState {
+                running: vec![false; n],
+                settled: from_live.clone(),
+            })
+        });
         Self {
+            filter,
+            from_live: RefCell::new(from_live),
+            backfill,
             id,
             parts,
             epoch,
@@ -110,6 +180,7 @@ impl Subscriber {
             front_written: Cell::new(0),
             max_queue_bytes,
             waker: RefCell::new(None),
+            finished: Cell::new(false),
         }
     }
 
@@ -155,6 +226,16 @@ impl Subscriber {
     }
 
     fn push_event(&self, idx: usize, event: &Rc<FramedEvent>) {
+        self.from_live.borrow_mut()[idx] = false;
+        if self
+            .filter
+            .as_ref()
+            .is_some_and(|f| !f.matches(&event.meta))
+        {
+            // Not wanted, but seen: the cursor moves on so a resume does not look at it again.
+            self.next.borrow_mut()[idx] = event.offset + 1;
+            return;
+        }
         let chunk = if self.is_composite() {
             let mut next = self.next.borrow_mut();
             next[idx] = event.offset + 1;
@@ -253,31 +334,58 @@ impl Subscriber {
     }
 
     /// While catching up: queue history events until `high` bytes are queued. Moves to live when
-    /// every partition's cursor has reached its history head. Partitions whose wanted events were
-    /// trimmed jump to the oldest retained event, get a `reset` event, and are reported as gaps.
-    pub fn refill(&self, histories: &HashMap<PartitionKey, History>, high: usize) -> Vec<Gap> {
-        let mut gaps = Vec::new();
+    /// every partition's cursor has reached its history head. Partitions whose wanted events are
+    /// not in the history are either reported for backfill (Kafka-backed) or jump to the oldest
+    /// retained event with a `reset` event (embedded broker).
+    pub fn refill(&self, histories: &HashMap<PartitionKey, History>, high: usize) -> Refill {
+        let mut out = Refill::default();
         if self.state.get() != SubState::CatchingUp {
-            return gaps;
+            return out;
         }
         let mut caught_up = true;
         for (idx, key) in self.parts.iter().enumerate() {
-            let Some(history) = histories.get(key) else {
-                continue; // never seen an event: nothing to replay, live starts at 0
-            };
-            let wanted = self.next.borrow()[idx];
-            if wanted < history.oldest() {
-                let gap = Gap {
-                    key: key.clone(),
-                    requested: wanted,
-                    oldest: history.oldest(),
-                };
-                self.next.borrow_mut()[idx] = history.oldest();
-                // Before this partition's replayed events, so the client learns of the hole
-                // where it is.
-                self.push_reset(GAP_REASON, std::slice::from_ref(&gap));
-                gaps.push(gap);
+            if let Some(b) = &self.backfill {
+                if b.borrow().running[idx] {
+                    caught_up = false;
+                    continue;
+                }
             }
+            let wanted = self.next.borrow()[idx];
+            let history = histories.get(key);
+            let missing = match history {
+                Some(h) => wanted < h.oldest(),
+                None => self
+                    .backfill
+                    .as_ref()
+                    .is_some_and(|b| !b.borrow().settled[idx]),
+            };
+            if missing {
+                if self.from_live.borrow()[idx] {
+                    // Everything this shard holds arrived after the subscription: start there.
+                    if let Some(h) = history {
+                        self.next.borrow_mut()[idx] = h.oldest();
+                    }
+                } else if let Some(b) = &self.backfill {
+                    let mut b = b.borrow_mut();
+                    b.running[idx] = true;
+                    b.settled[idx] = false;
+                    out.backfill.push((idx, wanted));
+                    caught_up = false;
+                    continue;
+                } else if let Some(h) = history {
+                    let gap = Gap {
+                        key: key.clone(),
+                        requested: wanted,
+                        oldest: h.oldest(),
+                    };
+                    self.next.borrow_mut()[idx] = h.oldest();
+                    // Before this partition's replayed events, so the client learns of the hole
+                    // where it is.
+                    self.push_reset(GAP_REASON, std::slice::from_ref(&gap));
+                    out.gaps.push(gap);
+                }
+            }
+            let Some(history) = history else { continue };
             let from = self.next.borrow()[idx];
             for event in history.since(from) {
                 if self.queued_bytes.get() >= high {
@@ -292,7 +400,49 @@ impl Subscriber {
         if caught_up {
             self.state.set(SubState::Live);
         }
-        gaps
+        out
+    }
+
+    /// An event fetched back from the broker for partition `idx` (by a backfill task).
+    pub fn push_backfilled(&self, idx: usize, event: &Rc<FramedEvent>) {
+        if event.offset >= self.next.borrow()[idx] {
+            self.push_event(idx, event);
+            self.wake();
+        }
+    }
+
+    /// A backfill of partition `idx` ended; `settled` when it reached the broker's end or
+    /// this shard's history (the session's next refill carries on from there).
+    pub fn finish_backfill(&self, idx: usize, settled: bool, next: Option<u64>) {
+        if let Some(b) = &self.backfill {
+            let mut b = b.borrow_mut();
+            b.running[idx] = false;
+            b.settled[idx] = settled;
+        }
+        if let Some(n) = next {
+            self.advance_cursor(idx, n);
+        }
+        self.wake();
+    }
+
+    /// Move partition `idx`'s cursor forward to `next` (never back).
+    pub fn advance_cursor(&self, idx: usize, next: u64) {
+        let mut cursor = self.next.borrow_mut();
+        cursor[idx] = cursor[idx].max(next);
+    }
+
+    /// The next offset the client has not seen in partition `idx`.
+    pub fn next_offset(&self, idx: usize) -> u64 {
+        self.next.borrow()[idx]
+    }
+
+    /// The session ended: backfill tasks stop at their next step.
+    pub fn is_finished(&self) -> bool {
+        self.finished.get()
+    }
+
+    pub fn mark_finished(&self) {
+        self.finished.set(true);
     }
 
     /// Call `send` with up to `max` slices of what is queued (the front one minus what was

@@ -6,7 +6,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 
 use crate::broker::framing::Framer;
 use crate::broker::memory::{Assigned, History, HistoryLimits, OwnedPartition};
@@ -14,7 +13,9 @@ use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::codec::event_id;
 use crate::config::Config;
 use crate::delivery::subscriber::Registry;
+use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
+use crate::shard::replies::Replies;
 use crate::shard::routing::shard_for;
 use crate::shard::shutdown::{GlobalShutdown, LocalShutdown};
 use crate::telemetry::ShardMetrics;
@@ -30,12 +31,6 @@ pub struct Shared {
 
 type Reply = Result<Vec<String>, PublishError>;
 
-#[derive(Default)]
-struct PendingReply {
-    result: Option<Reply>,
-    waker: Option<Waker>,
-}
-
 /// One shard.
 pub struct ShardContext {
     pub id: usize,
@@ -47,13 +42,14 @@ pub struct ShardContext {
     pub open_connections: Cell<usize>,
     owned: RefCell<HashMap<PartitionKey, OwnedPartition>>,
     framer: RefCell<Framer>,
-    pending: RefCell<HashMap<u64, PendingReply>>,
-    next_request: Cell<u64>,
+    publish_replies: Replies<Reply>,
+    /// The shard's end of its Kafka broker plane, when Kafka is configured.
+    pub kafka: Option<KafkaLink>,
     round_robin: Cell<u32>,
 }
 
 impl ShardContext {
-    pub fn new(shared: Arc<Shared>, mesh: MeshEndpoint) -> Self {
+    pub fn new(shared: Arc<Shared>, mesh: MeshEndpoint, kafka: Option<KafkaLink>) -> Self {
         let id = mesh.shard();
         let epoch = shared.epoch;
         Self {
@@ -66,8 +62,8 @@ impl ShardContext {
             open_connections: Cell::new(0),
             owned: RefCell::new(HashMap::new()),
             framer: RefCell::new(Framer::new(epoch)),
-            pending: RefCell::new(HashMap::new()),
-            next_request: Cell::new(0),
+            publish_replies: Replies::default(),
+            kafka,
             round_robin: Cell::new(0),
         }
     }
@@ -113,15 +109,11 @@ impl ShardContext {
         if owner == self.id {
             return self.append_as_owner(&key, &items);
         }
-        let request_id = self.next_request.get();
-        self.next_request.set(request_id + 1);
-        self.pending
-            .borrow_mut()
-            .insert(request_id, PendingReply::default());
+        let request_id = self.publish_replies.register();
         {
             let mut mesh = self.mesh.borrow_mut();
             if mesh.max_backlog() >= self.config().mesh.max_backlog {
-                self.pending.borrow_mut().remove(&request_id);
+                self.publish_replies.cancel(request_id);
                 return Err(PublishError::Busy(format!("ring to shard {owner} is full")));
             }
             mesh.send(
@@ -135,64 +127,45 @@ impl ShardContext {
             );
             mesh.ring_pending();
         }
-        // Removes the entry if this future is dropped (client went away) before the answer.
-        let _guard = PendingGuard {
-            ctx: self,
-            request_id,
-        };
-        std::future::poll_fn(|cx| {
-            let mut pending = self.pending.borrow_mut();
-            let Some(slot) = pending.get_mut(&request_id) else {
-                return Poll::Ready(Err(PublishError::ShuttingDown));
-            };
-            match slot.result.take() {
-                Some(result) => Poll::Ready(result),
-                None => {
-                    slot.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await
+        self.publish_replies
+            .wait(request_id)
+            .await
+            .unwrap_or(Err(PublishError::ShuttingDown))
     }
 
     /// Give each item its offset, frame it once and fan it out to every shard.
     fn append_as_owner(&self, key: &PartitionKey, items: &[PublishItem]) -> Reply {
-        let keep_keys = self.config().memory_broker.history_events;
-        let mut ids = Vec::with_capacity(items.len());
-        let mut mesh = self.mesh.borrow_mut();
-        if mesh.max_backlog() >= self.config().mesh.max_backlog {
+        if self.mesh.borrow().max_backlog() >= self.config().mesh.max_backlog {
             ShardMetrics::add(&self.metrics().publishes_refused_total, 1);
             return Err(PublishError::Busy("fan-out backlog is full".into()));
         }
-        let mut owned = self.owned.borrow_mut();
-        let partition = owned.entry(key.clone()).or_default();
+        let keep_keys = self.config().memory_broker.history_events;
+        let mut ids = Vec::with_capacity(items.len());
         let mut framed = Vec::with_capacity(items.len());
-        for item in items {
-            match partition.assign(item.idempotency_key.as_deref(), keep_keys) {
-                Assigned::Duplicate(offset) => {
-                    ids.push(event_id::format_single(self.epoch(), offset + 1))
-                }
-                Assigned::New(offset) => {
-                    let event = self.framer.borrow_mut().frame(key, offset, item)?;
-                    ids.push(event_id::format_single(self.epoch(), offset + 1));
-                    for to in 0..self.shards() {
-                        if to != self.id {
-                            mesh.send(to, MeshMsg::Event(event.clone()));
-                        }
+        {
+            let mut owned = self.owned.borrow_mut();
+            let partition = owned.entry(key.clone()).or_default();
+            let mut framer = self.framer.borrow_mut();
+            for item in items {
+                let offset = match partition.assign(item.idempotency_key.as_deref(), keep_keys) {
+                    Assigned::Duplicate(offset) => offset,
+                    Assigned::New(offset) => {
+                        framed.push(framer.frame(key, offset, item)?);
+                        offset
                     }
-                    framed.push(event);
-                }
+                };
+                ids.push(event_id::format_single(self.epoch(), offset + 1));
             }
         }
-        mesh.ring_pending();
-        drop(mesh);
-        drop(owned);
-        ShardMetrics::add(&self.metrics().events_published_total, framed.len() as u64);
         for event in framed {
-            self.on_event(event);
+            self.broadcast(event);
         }
         Ok(ids)
+    }
+
+    /// Frame events with this shard's arena (Kafka records, backfilled events).
+    pub fn framer(&self) -> std::cell::RefMut<'_, Framer> {
+        self.framer.borrow_mut()
     }
 
     /// An event for this shard: keep it in history and offer it to local subscribers.
@@ -225,24 +198,24 @@ impl ShardContext {
                 mesh.ring_pending();
             }
             MeshMsg::PublishDone { request_id, result } => {
-                if let Some(slot) = self.pending.borrow_mut().get_mut(&request_id) {
-                    slot.result = Some(result);
-                    if let Some(w) = slot.waker.take() {
-                        w.wake();
-                    }
-                }
+                self.publish_replies.complete(request_id, result);
             }
         }
     }
-}
 
-struct PendingGuard<'a> {
-    ctx: &'a ShardContext,
-    request_id: u64,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.ctx.pending.borrow_mut().remove(&self.request_id);
+    /// Hand a framed event to every shard: the others through the mesh, this one directly.
+    /// Called by the partition owner only.
+    pub fn broadcast(&self, event: FramedEvent) {
+        {
+            let mut mesh = self.mesh.borrow_mut();
+            for to in 0..self.shards() {
+                if to != self.id {
+                    mesh.send(to, MeshMsg::Event(event.clone()));
+                }
+            }
+            mesh.ring_pending();
+        }
+        ShardMetrics::add(&self.metrics().events_published_total, 1);
+        self.on_event(event);
     }
 }

@@ -221,6 +221,7 @@ mod tests {
             offset,
             frame: Bytes::from_static(b"data: x\n\n"),
             id_len: 0,
+            meta: Default::default(),
         })
     }
 

@@ -9,8 +9,10 @@ use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::context::{ShardContext, Shared};
+use super::kafka_link::{self, KafkaLink};
 use super::mesh::{build_mesh, Doorbell, MeshEndpoint};
 use super::shutdown::GlobalShutdown;
+use crate::broker::kafka::{check_bootstrap, KafkaError, KafkaPlane};
 use crate::config::Config;
 use crate::delivery::listener::accept_loop;
 use crate::telemetry::ShardMetrics;
@@ -28,7 +30,12 @@ pub enum PoolError {
     Executor { shard: usize, message: String },
     #[error("shard {0} stopped unexpectedly")]
     Crashed(usize),
+    #[error("{0}")]
+    Kafka(#[from] KafkaError),
 }
+
+/// The epoch stamped into ids when events come from Kafka.
+pub const KAFKA_EPOCH: u64 = 0;
 
 /// A running gateway: its shared state and the doorbells that wake each shard.
 pub struct Gateway {
@@ -48,9 +55,29 @@ impl Gateway {
             config.server.cpus.clone()
         };
         let (endpoints, bells) = build_mesh(shards, config.mesh.ring_capacity);
-        let epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        // Kafka offsets outlive the process, so ids need no incarnation; the embedded broker's
+        // do not, so its ids carry its start time.
+        let epoch = if config.kafka.enabled() {
+            KAFKA_EPOCH
+        } else {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        };
+        let mut planes: Vec<Option<KafkaPlane>> = Vec::with_capacity(shards);
+        if config.kafka.enabled() {
+            check_bootstrap(
+                &config.kafka,
+                Duration::from_millis(config.kafka.request_timeout_ms),
+            )?;
+            for shard in 0..shards {
+                let cpu = cpus[shard % cpus.len()];
+                let (plane, _thread) = KafkaPlane::spawn(&config.kafka, shard, shards, Some(cpu))?;
+                planes.push(Some(plane));
+            }
+        } else {
+            planes.resize_with(shards, || None);
+        }
         let shared = Arc::new(Shared {
             config,
             metrics: (0..shards).map(|_| ShardMetrics::default()).collect(),
@@ -59,13 +86,13 @@ impl Gateway {
         });
         let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, PoolError>>();
         let mut handles = Vec::with_capacity(shards);
-        for endpoint in endpoints {
+        for (endpoint, plane) in endpoints.into_iter().zip(planes) {
             let shard = endpoint.shard();
             let shared2 = shared.clone();
             let ready = ready_tx.clone();
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpus[shard % cpus.len()]))
                 .name(&format!("shard-{shard}"))
-                .spawn(move || shard_main(shared2, endpoint, ready))
+                .spawn(move || shard_main(shared2, endpoint, plane, ready))
                 .map_err(|e| PoolError::Executor {
                     shard,
                     message: e.to_string(),
@@ -144,11 +171,13 @@ impl ShutdownHandle {
 async fn shard_main(
     shared: Arc<Shared>,
     endpoint: MeshEndpoint,
+    plane: Option<KafkaPlane>,
     ready: mpsc::Sender<Result<usize, PoolError>>,
 ) {
     let shard = endpoint.shard();
     let addr = shared.config.server.listen;
-    let ctx = Rc::new(ShardContext::new(shared, endpoint));
+    let link = plane.map(|p| KafkaLink::new(p, &shared.config.kafka));
+    let ctx = Rc::new(ShardContext::new(shared, endpoint, link));
     let listener = match TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) => {
@@ -163,6 +192,9 @@ async fn shard_main(
     };
     glommio::spawn_local(mesh_loop(ctx.clone())).detach();
     glommio::spawn_local(heartbeat_loop(ctx.clone())).detach();
+    if ctx.kafka.is_some() {
+        glommio::spawn_local(kafka_link::run(ctx.clone())).detach();
+    }
     let _ = ready.send(Ok(shard));
     drop(ready);
     accept_loop(ctx.clone(), listener).await;

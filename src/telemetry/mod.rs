@@ -53,11 +53,19 @@ counters! {
     http_client_errors_total: "counter",
     /// Mesh messages parked because a ring was full.
     mesh_parked_total: "counter",
+    /// Kafka records not delivered because their value is not UTF-8 text.
+    kafka_records_skipped_total: "counter",
+    /// 1 while this shard's Kafka plane is connected to the brokers (0 without Kafka).
+    kafka_broker_up: "gauge",
 }
 
 impl ShardMetrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn set(gauge: &AtomicU64, n: u64) {
+        gauge.store(n, Ordering::Relaxed);
     }
 
     pub fn sub(counter: &AtomicU64, n: u64) {

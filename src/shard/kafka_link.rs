@@ -1,0 +1,279 @@
+//! A shard's end of its Kafka broker plane: turn fetched records into framed events, send
+//! produce and catch-up fetch requests, and track topic metadata and broker state.
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::context::ShardContext;
+use super::replies::Replies;
+use crate::broker::framing::Framer;
+use crate::broker::kafka::{
+    BrokerState, EventTypeRule, FetchError, Fetched, KafkaPlane, KafkaRecord, PlaneCommand,
+    PlaneEvent, ProduceError, ProduceRecord, Produced,
+};
+use crate::broker::{EventMeta, FramedEvent, PartitionKey};
+use crate::config::KafkaConfig;
+use crate::telemetry::ShardMetrics;
+
+type ProduceReply = Result<Vec<Produced>, ProduceError>;
+type FetchReply = Result<Fetched, FetchError>;
+
+/// Shard-side state of the Kafka plane.
+pub struct KafkaLink {
+    plane: RefCell<KafkaPlane>,
+    rule: EventTypeRule,
+    /// The record header the event type of a publish is written to ("" = none).
+    type_header: String,
+    fetch_max_bytes: i32,
+    configured: Vec<Arc<str>>,
+    /// Partition counts of configured topics, as the plane reported them.
+    partitions: RefCell<HashMap<Arc<str>, u32>>,
+    topic_errors: RefCell<HashMap<Arc<str>, String>>,
+    broker_down: RefCell<Option<String>>,
+    produces: Replies<ProduceReply>,
+    fetches: Replies<FetchReply>,
+    skipped_logged: Cell<bool>,
+}
+
+/// Why a Kafka topic cannot be served right now.
+pub enum TopicStatus {
+    /// Not in `kafka.topics`.
+    NotConfigured,
+    /// Configured, but its partitions are not known (yet), with the reason when there is one.
+    Unavailable(String),
+    /// Ready, with this many partitions.
+    Ready(u32),
+}
+
+impl KafkaLink {
+    pub fn new(plane: KafkaPlane, config: &KafkaConfig) -> Self {
+        Self {
+            plane: RefCell::new(plane),
+            rule: EventTypeRule::new(&config.event_type_header, &config.event_type_field),
+            type_header: config.event_type_header.clone(),
+            fetch_max_bytes: i32::try_from(config.fetch_max_bytes).unwrap_or(i32::MAX),
+            configured: config
+                .topics
+                .iter()
+                .map(|t| Arc::from(t.as_str()))
+                .collect(),
+            partitions: RefCell::new(HashMap::new()),
+            topic_errors: RefCell::new(HashMap::new()),
+            broker_down: RefCell::new(Some("not connected yet".into())),
+            produces: Replies::default(),
+            fetches: Replies::default(),
+            skipped_logged: Cell::new(false),
+        }
+    }
+
+    pub fn topic_status(&self, topic: &str) -> TopicStatus {
+        if !self.configured.iter().any(|t| &**t == topic) {
+            return TopicStatus::NotConfigured;
+        }
+        if let Some(&n) = self.partitions.borrow().get(topic) {
+            return TopicStatus::Ready(n);
+        }
+        let reason = self
+            .topic_errors
+            .borrow()
+            .get(topic)
+            .cloned()
+            .unwrap_or_else(|| "its partitions are not known yet".into());
+        TopicStatus::Unavailable(reason)
+    }
+
+    /// Every configured topic's partitions are known.
+    pub fn is_ready(&self) -> bool {
+        let known = self.partitions.borrow();
+        self.configured.iter().all(|t| known.contains_key(t))
+    }
+
+    /// Frame one record as an event of its partition; `None` when its value is not UTF-8 (SSE
+    /// carries text only).
+    fn frame_record(&self, framer: &mut Framer, record: &KafkaRecord) -> Option<FramedEvent> {
+        let partition = u32::try_from(record.partition).ok()?;
+        let offset = u64::try_from(record.offset).ok()?;
+        let key = PartitionKey {
+            topic: record.topic.clone(),
+            partition,
+        };
+        let meta = EventMeta {
+            event_type: self.rule.event_type(record).map(|t| Arc::from(t.as_ref())),
+            key: record.key.clone(),
+        };
+        framer.frame_data(&key, offset, &record.value, meta).ok()
+    }
+
+    fn skipped(&self, ctx: &ShardContext, record: &KafkaRecord) {
+        ShardMetrics::add(&ctx.metrics().kafka_records_skipped_total, 1);
+        if !self.skipped_logged.replace(true) {
+            tracing::warn!(
+                topic = %record.topic, partition = record.partition, offset = record.offset,
+                "kafka record value is not UTF-8 text; SSE cannot carry it, skipped (counted in \
+                 sluicegate_kafka_records_skipped_total; logged once)"
+            );
+        }
+    }
+
+    /// Frame a fetched record for one resuming subscriber.
+    pub fn frame_for_backfill(
+        &self,
+        ctx: &ShardContext,
+        record: &KafkaRecord,
+    ) -> Option<Rc<FramedEvent>> {
+        let framed = self.frame_record(&mut ctx.framer(), record);
+        if framed.is_none() {
+            self.skipped(ctx, record);
+        }
+        framed.map(Rc::new)
+    }
+
+    fn send(&self, command: PlaneCommand) -> Result<(), String> {
+        self.plane
+            .borrow_mut()
+            .send(command)
+            .map_err(|_| "the Kafka plane's command ring is full".to_owned())
+    }
+
+    /// Produce a batch to `topic` and wait for the broker's acknowledgement.
+    pub async fn produce(&self, topic: Arc<str>, records: Vec<ProduceRecord>) -> ProduceReply {
+        if let Some(reason) = self.broker_down.borrow().clone() {
+            return Err(ProduceError::BrokerDown(reason));
+        }
+        let request_id = self.produces.register();
+        if let Err(e) = self.send(PlaneCommand::Produce {
+            request_id,
+            topic,
+            partition: None,
+            records,
+        }) {
+            self.produces.cancel(request_id);
+            return Err(ProduceError::BrokerDown(e));
+        }
+        self.produces
+            .wait(request_id)
+            .await
+            .unwrap_or_else(|| Err(ProduceError::BrokerDown("gateway shutting down".into())))
+    }
+
+    /// Read records of `key` from `offset` back from the broker (a resuming client).
+    pub async fn fetch(&self, key: &PartitionKey, offset: u64) -> FetchReply {
+        let request_id = self.fetches.register();
+        let command = PlaneCommand::Fetch {
+            request_id,
+            topic: key.topic.clone(),
+            partition: i32::try_from(key.partition).unwrap_or(i32::MAX),
+            offset: i64::try_from(offset).unwrap_or(i64::MAX),
+            max_bytes: self.fetch_max_bytes,
+        };
+        if let Err(e) = self.send(command) {
+            self.fetches.cancel(request_id);
+            return Err(FetchError::BrokerDown(e));
+        }
+        self.fetches
+            .wait(request_id)
+            .await
+            .unwrap_or_else(|| Err(FetchError::BrokerDown("gateway shutting down".into())))
+    }
+
+    /// The record headers of a publish: the event type (under `kafka.event_type_header`) and
+    /// the request's `Sluicegate-Header-*` headers.
+    pub fn publish_headers(
+        &self,
+        event_type: Option<&str>,
+        extra: &[(String, Bytes)],
+    ) -> Vec<(String, Bytes)> {
+        let mut headers = extra.to_vec();
+        if let (Some(t), false) = (event_type, self.type_header.is_empty()) {
+            headers.push((
+                self.type_header.clone(),
+                Bytes::copy_from_slice(t.as_bytes()),
+            ));
+        }
+        headers
+    }
+
+    pub fn stop(&self) {
+        let _ = self.plane.borrow_mut().send(PlaneCommand::Shutdown);
+    }
+}
+
+/// Drain the plane's events into the shard until shutdown; sleeps on the plane's waker.
+pub async fn run(ctx: Rc<ShardContext>) {
+    let Some(link) = ctx.kafka.as_ref() else {
+        return;
+    };
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        if ctx.shutdown.is_triggered() {
+            link.stop();
+            return;
+        }
+        // Back-pressure: while the mesh cannot take more, leave records in the plane's ring
+        // (the plane then stops fetching) instead of parking them without bound.
+        if ctx.mesh.borrow().max_backlog() >= ctx.config().mesh.max_backlog {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            continue;
+        }
+        let n = link.plane.borrow_mut().drain_into(&mut batch, 256);
+        for event in batch.drain(..) {
+            handle(&ctx, link, event);
+        }
+        if n > 0 {
+            futures_lite::future::yield_now().await;
+            continue;
+        }
+        let shutdown = ctx.shutdown.wait();
+        let events = std::future::poll_fn(|cx| {
+            let mut plane = link.plane.borrow_mut();
+            plane.set_waker(cx.waker());
+            if plane.drain_into(&mut batch, 256) > 0 {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        });
+        futures_lite::future::or(events, shutdown).await;
+        for event in batch.drain(..) {
+            handle(&ctx, link, event);
+        }
+    }
+}
+
+fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
+    match event {
+        PlaneEvent::Records { records, .. } => {
+            for record in &records {
+                let framed = link.frame_record(&mut ctx.framer(), record);
+                match framed {
+                    Some(event) => ctx.broadcast(event),
+                    None => link.skipped(ctx, record),
+                }
+            }
+        }
+        PlaneEvent::ProduceDone { request_id, result } => {
+            link.produces.complete(request_id, result)
+        }
+        PlaneEvent::FetchDone { request_id, result } => link.fetches.complete(request_id, result),
+        PlaneEvent::BrokerState(BrokerState::Up) => {
+            *link.broker_down.borrow_mut() = None;
+            ShardMetrics::set(&ctx.metrics().kafka_broker_up, 1);
+        }
+        PlaneEvent::BrokerState(BrokerState::Down { reason }) => {
+            *link.broker_down.borrow_mut() = Some(reason);
+            ShardMetrics::set(&ctx.metrics().kafka_broker_up, 0);
+        }
+        PlaneEvent::Partitions { topic, count, .. } => {
+            link.topic_errors.borrow_mut().remove(&topic);
+            link.partitions
+                .borrow_mut()
+                .insert(topic, u32::try_from(count).unwrap_or(0));
+        }
+        PlaneEvent::TopicError { topic, reason } => {
+            link.topic_errors.borrow_mut().insert(topic, reason);
+        }
+    }
+}
