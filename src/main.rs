@@ -31,6 +31,11 @@ fn main() -> ExitCode {
     };
     let listen = config.server.listen;
     let shards = config.effective_shards();
+    let broker = if config.kafka.enabled() {
+        format!("kafka {}", config.kafka.bootstrap.join(","))
+    } else {
+        "embedded in-memory".to_owned()
+    };
     let gateway = match Gateway::start(config) {
         Ok(g) => g,
         Err(e) => {
@@ -38,7 +43,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(%listen, shards, "sluicegate listening (embedded in-memory broker)");
+    tracing::info!(%listen, shards, broker, "sluicegate listening");
     let shutdown = gateway.shutdown_handle();
     std::thread::spawn(move || {
         let mut seen = 0;

@@ -178,14 +178,14 @@ impl Default for MeshConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// A `tracing_subscriber::EnvFilter` directive string, e.g. `info` or
-    /// `info,sluicegate::delivery=debug`. Default "info".
+    /// `info,sluicegate::delivery=debug`. Default "info,rskafka=error" (the Kafka client logs every connection and every retry; the gateway logs state changes itself).
     pub level: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            level: "info".to_owned(),
+            level: "info,rskafka=error".to_owned(),
         }
     }
 }

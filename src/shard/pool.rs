@@ -66,10 +66,17 @@ impl Gateway {
         };
         let mut planes: Vec<Option<KafkaPlane>> = Vec::with_capacity(shards);
         if config.kafka.enabled() {
-            check_bootstrap(
-                &config.kafka,
-                Duration::from_millis(config.kafka.request_timeout_ms),
-            )?;
+            // A broker that is down is an outage, not a configuration error: serve clients and
+            // keep retrying (the plane logs when it connects). What the broker *says* (no such
+            // topic) is a configuration error and stops the start.
+            let timeout = Duration::from_millis(config.kafka.request_timeout_ms);
+            match check_bootstrap(&config.kafka, timeout) {
+                Ok(()) => {}
+                Err(e @ KafkaError::Unreachable { .. }) => {
+                    tracing::error!("{e}; starting anyway and retrying in the background");
+                }
+                Err(e) => return Err(e.into()),
+            }
             for shard in 0..shards {
                 let cpu = cpus[shard % cpus.len()];
                 let (plane, _thread) = KafkaPlane::spawn(&config.kafka, shard, shards, Some(cpu))?;
