@@ -485,7 +485,7 @@ fn unknown_topics_are_404() {
     )
     .expect("POST");
     assert_eq!(r.status, 404, "POST to an unknown topic: {:?}", r.text());
-    // The configured topic still works, and nothing was produced to it by the refused POST.
+    // The configured topic still works next to the refusals: its first record is offset 0.
     let mut sub = SseClient::connect(gw.addr(), &format!("/topics/{topic}/events"), &[]);
     assert_eq!(gw.publish(&topic, "fine"), "0-1");
     assert_eq!(sub.expect_events(1, EVENT_WAIT)[0].data, "fine");
