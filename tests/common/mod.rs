@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod kafka;
 pub mod sse;
 
 // Not every test file uses every re-export.
