@@ -1,6 +1,7 @@
 //! One client connection: read requests (pipelined, keep-alive), answer them, or hand the
 //! connection over to an SSE session.
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -224,7 +225,7 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
         Route::Ready => {
             if ctx.shutdown.is_triggered() {
                 Response::text(503, "draining")
-            } else if ctx.kafka.as_ref().is_some_and(|k| !k.is_ready()) {
+            } else if ctx.kafka.is_some() && !all_shards_know_kafka_topics(ctx) {
                 Response::text(
                     503,
                     "waiting for the partitions of the configured kafka topics",
@@ -246,6 +247,14 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
         Route::NotFound => Response::text(404, "no such endpoint"),
     };
     Handled::Respond(resp)
+}
+
+/// Every shard knows the partitions of every configured Kafka topic (a client may land on any).
+fn all_shards_know_kafka_topics(ctx: &ShardContext) -> bool {
+    ctx.shared
+        .metrics
+        .iter()
+        .all(|m| m.kafka_topics_ready.load(Ordering::Relaxed) == 1)
 }
 
 fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Handled {

@@ -263,6 +263,11 @@ fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
             ShardMetrics::set(&ctx.metrics().kafka_broker_up, 1);
         }
         PlaneEvent::BrokerState(BrokerState::Down { reason }) => {
+            // Publishers waiting on a broker that just went away are answered now (503), not
+            // after the request timeout; a retry may duplicate a record that did get written,
+            // as with any timeout.
+            link.produces
+                .complete_all(|| Err(ProduceError::BrokerDown(reason.clone())));
             *link.broker_down.borrow_mut() = Some(reason);
             ShardMetrics::set(&ctx.metrics().kafka_broker_up, 0);
         }
@@ -271,6 +276,10 @@ fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
             link.partitions
                 .borrow_mut()
                 .insert(topic, u32::try_from(count).unwrap_or(0));
+            ShardMetrics::set(
+                &ctx.metrics().kafka_topics_ready,
+                u64::from(link.is_ready()),
+            );
         }
         PlaneEvent::TopicError { topic, reason } => {
             link.topic_errors.borrow_mut().insert(topic, reason);

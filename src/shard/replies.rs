@@ -56,6 +56,18 @@ impl<T> Replies<T> {
         }
     }
 
+    /// Answer every outstanding request at once (e.g. the broker went away).
+    pub fn complete_all(&self, answer: impl Fn() -> T) {
+        for slot in self.slots.borrow_mut().values_mut() {
+            if slot.answer.is_none() {
+                slot.answer = Some(answer());
+                if let Some(w) = slot.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+    }
+
     /// Wait for the answer to `id`; `None` if the request was cancelled. Dropping the future
     /// (the client went away), even before its first poll, forgets the request.
     pub fn wait(&self, id: u64) -> WaitReply<'_, T> {

@@ -57,6 +57,8 @@ counters! {
     kafka_records_skipped_total: "counter",
     /// 1 while this shard's Kafka plane is connected to the brokers (0 without Kafka).
     kafka_broker_up: "gauge",
+    /// 1 once this shard knows the partitions of every configured Kafka topic.
+    kafka_topics_ready: "gauge",
 }
 
 impl ShardMetrics {
