@@ -32,22 +32,40 @@ fn frame(c: &mut Criterion) {
         value.push_str("{\"sku\":\"A-1\",\"qty\":2},");
     }
     value.push_str("{\"sku\":\"Z\",\"qty\":1}]}");
-    let key = PartitionKey { topic: Arc::from("orders"), partition: 0 };
+    let key = PartitionKey {
+        topic: Arc::from("orders"),
+        partition: 0,
+    };
     let mut g = c.benchmark_group("kafka_record_to_frame");
     g.throughput(Throughput::Elements(1));
     let cases = [
         ("no_type", record(&value, false), EventTypeRule::new("", "")),
-        ("type_from_header", record(&value, true), EventTypeRule::new("ce_type", "")),
-        ("type_from_json_field", record(&value, false), EventTypeRule::new("ce_type", "type")),
+        (
+            "type_from_header",
+            record(&value, true),
+            EventTypeRule::new("ce_type", ""),
+        ),
+        (
+            "type_from_json_field",
+            record(&value, false),
+            EventTypeRule::new("ce_type", "type"),
+        ),
     ];
     for (name, rec, rule) in cases {
         let mut framer = Framer::new(0);
         g.bench_function(name, |b| {
             b.iter(|| {
                 let event_type = rule.event_type(&rec).map(|t| Arc::from(t.as_ref()));
-                let meta = EventMeta { event_type, key: rec.key.clone() };
+                let meta = EventMeta {
+                    event_type,
+                    key: rec.key.clone(),
+                };
                 let offset = rec.offset as u64;
-                black_box(framer.frame_data(&key, offset, &rec.value, meta).map(|e| e.frame.len()))
+                black_box(
+                    framer
+                        .frame_data(&key, offset, &rec.value, meta)
+                        .map(|e| e.frame.len()),
+                )
             })
         });
     }
