@@ -77,8 +77,10 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
                     crate::telemetry::ShardMetrics::add(&ctx.metrics().resets_total, 1);
                     continue;
                 }
-                // Past the end (a cursor from the future): continue live from the end.
+                // Past the end (a forged or corrupted cursor from the future): continue live
+                // from the real end rather than skip records until the bogus offset.
                 from = latest;
+                sub.rewind_cursor(idx, from);
                 settled = true;
                 break;
             }

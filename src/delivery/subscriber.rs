@@ -425,6 +425,12 @@ impl Subscriber {
         self.wake();
     }
 
+    /// Set partition `idx`'s cursor back to `next` (a cursor past the broker's end).
+    pub fn rewind_cursor(&self, idx: usize, next: u64) {
+        let mut cursor = self.next.borrow_mut();
+        cursor[idx] = cursor[idx].min(next);
+    }
+
     /// Move partition `idx`'s cursor forward to `next` (never back).
     pub fn advance_cursor(&self, idx: usize, next: u64) {
         let mut cursor = self.next.borrow_mut();
