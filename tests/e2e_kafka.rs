@@ -1,16 +1,17 @@
 //! End-to-end tests of the gateway in Kafka mode against a real broker: records produced by an
 //! independent client (kafka-python) reach SSE subscribers on every shard in per-partition
 //! order, event types, filters, multi-topic cursors, resume (also across a gateway restart),
-//! HTTP publish into Kafka, unknown topics, and a broker killed and restarted mid-stream.
+//! HTTP publish into Kafka, unknown topics, a broker killed and restarted mid-stream, and a
+//! resume from a cursor the broker no longer retains (a `reset` event).
 //!
 //! Needs `SLUICEGATE_TEST_KAFKA=127.0.0.1:PORT` (`tests/services.sh start` prints it), Python's
-//! `kafka-python`, and for the broker-restart test the `tansu` binary.
+//! `kafka-python`, and for the broker-restart and retention tests the `tansu` binary.
 
 mod common;
 
 use common::kafka::{
     broker, check_cursor_steps, consume, create_topic, cursor, kafka_gateway, kafka_gateway_from,
-    metric_sum, produce, subscribers_on_every_shard, unique, OwnBroker, Rec,
+    metric_sum, offset_bounds, produce, subscribers_on_every_shard, unique, OwnBroker, Rec,
 };
 use common::{http_request, is_untyped, publish_ids, Gateway, ParsedEvent, SseClient};
 use std::collections::HashSet;
@@ -601,6 +602,99 @@ fn broker_killed_and_restarted_mid_stream_loses_and_repeats_nothing() {
     assert_eq!(last[0].data, "r8");
     assert_eq!(last[0].last_event_id, "0-9");
     assert_quiet(&mut sub, "nothing duplicated after the outage");
+}
+
+/// JSON text without the whitespace between tokens (strings kept as they are), so a check
+/// does not depend on formatting.
+fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c.is_whitespace() {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn resume_past_retention_starts_with_a_reset_event() {
+    let _ = broker();
+    let mut own = OwnBroker::start();
+    let b = own.addr();
+    let topic = unique("e2e-retention");
+    create_topic(&b, &topic, 1);
+    let batch: Vec<Rec> = (0..10).map(|i| Rec::at(0, &format!("r{i}"))).collect();
+    produce(&b, &topic, &batch);
+    own.forget_below(&topic, 0, 5);
+    assert_eq!(
+        offset_bounds(&b, &topic, 0),
+        (5, 10),
+        "the broker should list offsets 5..10 after records 0..4 were removed"
+    );
+
+    let gw = kafka_gateway_from(&b, &[&topic], "latest", 2, &[]);
+    let mut sub = SseClient::connect(
+        gw.addr(),
+        &format!("/topics/{topic}/events?lastEventId=0-2"),
+        &[],
+    );
+    // Take everything that comes (the reset, five records, then a quiet spell) before judging,
+    // so a failure shows the whole stream.
+    let mut got: Vec<ParsedEvent> = Vec::new();
+    while got.len() < 6 {
+        match sub.next_event(EVENT_WAIT) {
+            Some(ev) => got.push(ev),
+            None => break,
+        }
+    }
+    got.extend(sub.events_for(QUIET));
+    let stream: Vec<(String, String, String)> = got
+        .iter()
+        .map(|e| {
+            let data = if e.event_type == "reset" {
+                compact_json(&e.data)
+            } else {
+                e.data.clone()
+            };
+            let kind = if is_untyped(e) {
+                "message"
+            } else {
+                &e.event_type
+            };
+            (kind.to_owned(), e.last_event_id.clone(), data)
+        })
+        .collect();
+    let reset = format!(
+        "{{\"reason\":\"events after Last-Event-ID are no longer retained\",\
+         \"partitions\":[{{\"topic\":\"{topic}\",\"partition\":0,\"requested\":2,\"oldest\":5}}]}}"
+    );
+    let mut want = vec![("reset".to_owned(), "0-5".to_owned(), reset)];
+    want.extend((5..10).map(|i| {
+        (
+            "message".to_owned(),
+            format!("0-{}", i + 1),
+            format!("r{i}"),
+        )
+    }));
+    assert_eq!(
+        stream,
+        want,
+        "(type, id, data) of the resumed stream; log:\n{}",
+        gw.log()
+    );
 }
 
 fn publish_ids_text(body: &str) -> Vec<String> {

@@ -243,6 +243,23 @@ pub fn consume(bootstrap: &str, topic: &str, n: usize) -> Vec<Consumed> {
     records
 }
 
+/// The earliest and the next offset of `topic`'s `partition` as kafka-python's consumer
+/// lists them (ListOffsets).
+pub fn offset_bounds(bootstrap: &str, topic: &str, partition: i32) -> (i64, i64) {
+    let out = python(
+        bootstrap,
+        "c = KafkaConsumer(bootstrap_servers=BROKER, group_id=None, enable_auto_commit=False)\n\
+         tp = TopicPartition(ARGS['t'], ARGS['p'])\n\
+         print(c.beginning_offsets([tp])[tp], c.end_offsets([tp])[tp])\n",
+        &format!(r#"{{"t": {}, "p": {partition}}}"#, json_str(topic)),
+    );
+    let mut f = out.split_whitespace().map(str::parse::<i64>);
+    match (f.next(), f.next()) {
+        (Some(Ok(low)), Some(Ok(high))) => (low, high),
+        _ => panic!("offset bounds: unexpected output {out:?}"),
+    }
+}
+
 /// The `--set` arguments of a gateway reading `topics` from `bootstrap` from `start`, with short
 /// fetch waits and metadata refreshes so tests stay quick.
 pub fn kafka_args(bootstrap: &str, topics: &[&str], start: &str) -> Vec<String> {
@@ -444,6 +461,53 @@ impl OwnBroker {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Simulates retention: stops the broker, deletes the records (and their headers) of
+    /// `topic`'s `partition` below `offset` from tansu's sqlite database, sets the partition's
+    /// low watermark to `offset`, and starts the broker again. tansu 0.6 has no DeleteRecords
+    /// and its time-based retention cannot be aimed at an offset, so the test edits its storage.
+    pub fn forget_below(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.kill();
+        let db = self.dir.join("tansu.db");
+        let script = "import json, os, sqlite3, sys\n\
+            a = json.loads(os.environ['ARGS'])\n\
+            c = sqlite3.connect(a['db'])\n\
+            row = c.execute('select tp.id from topition tp join topic t on t.id = tp.topic \
+            where t.name = ? and tp.partition = ?', (a['t'], a['p'])).fetchone()\n\
+            if row is None: sys.exit('no such topic partition in ' + a['db'])\n\
+            tp = row[0]\n\
+            c.execute('delete from header where topition = ? and offset_id < ?', (tp, a['o']))\n\
+            gone = c.execute('delete from record where topition = ? and offset_id < ?', \
+            (tp, a['o'])).rowcount\n\
+            c.execute('update watermark set low = ? where topition = ?', (a['o'], tp))\n\
+            c.commit()\n\
+            print(gone)\n";
+        let out = Command::new("python3")
+            .args(["-c", script])
+            .env(
+                "ARGS",
+                format!(
+                    r#"{{"db": {}, "t": {}, "p": {partition}, "o": {offset}}}"#,
+                    json_str(&db.to_string_lossy()),
+                    json_str(topic)
+                ),
+            )
+            .output()
+            .expect("run python3 (sqlite3)");
+        assert!(
+            out.status.success(),
+            "editing tansu's database failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let gone = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            gone.trim(),
+            offset.to_string(),
+            "records deleted below offset {offset}"
+        );
+        self.launch();
     }
 
     /// Kills the broker process (SIGKILL) and reaps it.

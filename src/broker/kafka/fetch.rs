@@ -297,14 +297,32 @@ async fn read_back(
                 Err(err) => Err(fetch_error(&err)),
             }
         }
-        Ok(Ok((records, high_watermark))) => Ok(Fetched {
-            records: records
+        Ok(Ok((records, high_watermark))) => {
+            let records: Vec<KafkaRecord> = records
                 .into_iter()
                 .filter(|r| r.offset >= offset)
                 .map(|r| to_record(topic, partition, r))
-                .collect(),
-            high_watermark,
-        }),
+                .collect();
+            // Kafka answers OffsetOutOfRange below the log start; some brokers (tansu) answer
+            // with the oldest records they still have. A later first offset may also be
+            // compaction, so ask where the log starts before calling it a gap.
+            let starts_later = records
+                .first()
+                .map_or(offset < high_watermark, |r| r.offset > offset);
+            if starts_later {
+                match offset_bounds(inner, &pc).await {
+                    Ok((earliest, latest)) if offset < earliest => {
+                        return Err(FetchError::OffsetOutOfRange { earliest, latest })
+                    }
+                    Ok(_) => {}
+                    Err(err) => return Err(fetch_error(&err)),
+                }
+            }
+            Ok(Fetched {
+                records,
+                high_watermark,
+            })
+        }
         Ok(Err(err)) if matches!(protocol_error(&err), Some(ProtocolError::OffsetOutOfRange)) => {
             match offset_bounds(inner, &pc).await {
                 Ok((earliest, latest)) => Err(FetchError::OffsetOutOfRange { earliest, latest }),
