@@ -6,8 +6,6 @@
 //! `tansu` binary: it starts a broker of its own so it can kill it.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 use std::thread::Thread;
@@ -20,28 +18,11 @@ use sluicegate::broker::kafka::{
 };
 use sluicegate::config::KafkaConfig;
 
+mod common;
+
+use common::kafka::{broker, create_topic, python, unique, OwnBroker};
+
 const WAIT: Duration = Duration::from_secs(15);
-
-fn broker() -> String {
-    std::env::var("SLUICEGATE_TEST_KAFKA").unwrap_or_else(|_| {
-        panic!(
-            "SLUICEGATE_TEST_KAFKA is not set: start a broker (tests/services.sh start) and \
-             export SLUICEGATE_TEST_KAFKA=127.0.0.1:PORT"
-        )
-    })
-}
-
-fn unique(name: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{name}-{}-{nanos}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -62,39 +43,6 @@ fn config(bootstrap: &str, topics: &[&str], start: &str) -> KafkaConfig {
     }
 }
 
-/// Runs a kafka-python script with `BROKER` and `ARGS` (JSON) set; panics with its stderr.
-fn python(bootstrap: &str, script: &str, args: &str) -> String {
-    let prelude = "import json, os, sys, time\n\
-        from kafka import KafkaProducer, KafkaAdminClient\n\
-        from kafka.admin import NewTopic\n\
-        BROKER = os.environ['BROKER']\n\
-        ARGS = json.loads(os.environ['ARGS'])\n";
-    let out = Command::new("timeout")
-        .args(["60", "python3", "-c"])
-        .arg(format!("{prelude}{script}"))
-        .env("BROKER", bootstrap)
-        .env("ARGS", args)
-        .output()
-        .expect("run python3 (kafka-python)");
-    assert!(
-        out.status.success(),
-        "python failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn create_topic(bootstrap: &str, topic: &str, partitions: u32) {
-    python(
-        bootstrap,
-        "KafkaAdminClient(bootstrap_servers=BROKER).create_topics(\
-         [NewTopic(ARGS['t'], ARGS['n'], 1)])",
-        &format!(r#"{{"t": "{topic}", "n": {partitions}}}"#),
-    );
-}
-
-/// Produces `(partition, key, ce_type, value)` records in order, one flush at the end.
 fn produce(bootstrap: &str, topic: &str, records: &[(i32, String, String, String)]) {
     let items: Vec<String> = records
         .iter()
@@ -511,72 +459,6 @@ fn check_bootstrap_names_an_unreachable_broker() {
         text.starts_with("kafka.bootstrap: cannot reach any of 127.0.0.1:1"),
         "{text}"
     );
-}
-
-/// A tansu of our own, so it can be killed and restarted on the same database.
-struct OwnBroker {
-    dir: std::path::PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnBroker {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("find a free port")
-            .port();
-        let dir = std::env::temp_dir().join(unique("sluicegate-tansu"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let mut broker = Self {
-            dir,
-            port,
-            child: None,
-        };
-        broker.launch();
-        broker
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn launch(&mut self) {
-        let url = format!("tcp://{}", self.addr());
-        let child = Command::new("tansu")
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the restart test needs `tansu` on PATH (cargo install tansu --version 0.6.0 --features dynostore,libsql)");
-        self.child = Some(child);
-        let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(self.addr()).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "own tansu did not listen on {}",
-                self.addr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::codec::query;
 use crate::codec::sse::{validate, SseEvent};
 use crate::codec::topic::{is_reserved, validate_topic};
 use crate::shard::context::ShardContext;
-use crate::shard::kafka_link::{KafkaLink, TopicStatus};
+use crate::shard::kafka_link::KafkaLink;
 use crate::shard::routing::partition_for_key;
 
 /// An option given as a query parameter or, failing that, as a `Sluicegate-*` header.
@@ -182,22 +182,7 @@ async fn produce_to_kafka(
     key: Option<String>,
     datas: Vec<Bytes>,
 ) -> Result<Response, Response> {
-    match link.topic_status(&topic) {
-        TopicStatus::Ready(_) => {}
-        TopicStatus::NotConfigured => {
-            return Err(Response::text(
-                404,
-                format!("topic `{topic}` is not one of kafka.topics"),
-            ))
-        }
-        TopicStatus::Unavailable(reason) => {
-            return Err(Response::text(
-                503,
-                format!("topic `{topic}` is not available yet: {reason}"),
-            )
-            .with_header("retry-after", "1"))
-        }
-    }
+    link.partitions_or_answer(&topic)?;
     if idempotency_key.is_some() {
         return Err(Response::text(
             400,

@@ -15,7 +15,6 @@ use crate::codec::http1::Request;
 use crate::codec::query;
 use crate::codec::topic::{is_reserved, validate_topic};
 use crate::shard::context::ShardContext;
-use crate::shard::kafka_link::TopicStatus;
 use crate::telemetry::ShardMetrics;
 
 fn accepts_event_stream(req: &Request) -> bool {
@@ -92,22 +91,7 @@ fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionK
     for t in topics {
         let count = match &ctx.kafka {
             None => ctx.config().memory_broker.partitions,
-            Some(link) => match link.topic_status(t) {
-                TopicStatus::Ready(n) => n,
-                TopicStatus::NotConfigured => {
-                    return Err(Response::text(
-                        404,
-                        format!("topic `{t}` is not one of kafka.topics"),
-                    ))
-                }
-                TopicStatus::Unavailable(reason) => {
-                    return Err(Response::text(
-                        503,
-                        format!("topic `{t}` is not available yet: {reason}"),
-                    )
-                    .with_header("retry-after", "1"))
-                }
-            },
+            Some(link) => link.partitions_or_answer(t)?,
         };
         let topic: Arc<str> = Arc::from(t.as_str());
         parts.extend((0..count).map(|p| PartitionKey {

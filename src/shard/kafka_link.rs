@@ -16,6 +16,7 @@ use crate::broker::kafka::{
 };
 use crate::broker::{EventMeta, FramedEvent, PartitionKey};
 use crate::config::KafkaConfig;
+use crate::delivery::response::Response;
 use crate::telemetry::ShardMetrics;
 
 type ProduceReply = Result<Vec<Produced>, ProduceError>;
@@ -83,6 +84,23 @@ impl KafkaLink {
             .cloned()
             .unwrap_or_else(|| "its partitions are not known yet".into());
         TopicStatus::Unavailable(reason)
+    }
+
+    /// The partition count of `topic`, or the answer for a client asking for it: 404 when it
+    /// is not configured, 503 (with `Retry-After`) while its partitions are unknown.
+    pub fn partitions_or_answer(&self, topic: &str) -> Result<u32, Response> {
+        match self.topic_status(topic) {
+            TopicStatus::Ready(n) => Ok(n),
+            TopicStatus::NotConfigured => Err(Response::text(
+                404,
+                format!("topic `{topic}` is not one of kafka.topics"),
+            )),
+            TopicStatus::Unavailable(reason) => Err(Response::text(
+                503,
+                format!("topic `{topic}` is not available yet: {reason}"),
+            )
+            .with_header("retry-after", "1")),
+        }
     }
 
     /// Every configured topic's partitions are known.
