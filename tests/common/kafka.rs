@@ -430,6 +430,11 @@ impl OwnBroker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// tansu's sqlite database, for tests that edit the storage while the broker is stopped.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.dir.join("tansu.db")
+    }
+
     /// Starts tansu (again) on the same port and sqlite database; waits until it listens.
     pub fn launch(&mut self) {
         let url = format!("tcp://{}", self.addr());
