@@ -187,21 +187,26 @@ impl<'a> Engine<'a> {
     }
 
     fn apply_pub_outcome(&mut self, j: usize, out: PubOutcome) -> Result<(), String> {
+        let lost_publish = !out.failed.is_empty();
         for seq in out.ok {
             if let Some(st) = self.step_of(seq) {
                 st.published += 1;
             }
         }
-        for seq in out.failed {
+        for seq in out.failed.iter().copied() {
             if let Some(st) = self.step_of(seq) {
                 st.publish_errors += 1;
             }
         }
         if out.broken {
-            if let Some(e) = out.error {
-                self.note_error(e);
+            // A server may close after each answer (Pushpin's publish API does): that is a
+            // reconnect, not a failure. Only breaks that lost a publish count toward the limit.
+            if lost_publish {
+                if let Some(e) = out.error {
+                    self.note_error(e);
+                }
+                self.reconnects += 1;
             }
-            self.reconnects += 1;
             if self.reconnects > MAX_RECONNECTS {
                 return Err(format!(
                     "publisher connections broke {MAX_RECONNECTS} times: {}",

@@ -150,11 +150,16 @@ impl Sub {
                 }
             };
             self.bytes += n as u64;
+            // A short read drained the socket: with edge-triggered epoll new data raises a new
+            // edge, so the extra read that would only return EAGAIN is skipped (it would double
+            // the tool's syscalls per delivery).
+            let drained = n < buf.len();
             let mut body = &buf[..n];
             let owned_head_rest;
             if self.state == SubState::Head {
                 self.head.extend_from_slice(body);
                 match parse_head(&self.head) {
+                    Ok(None) if drained => return out,
                     Ok(None) => continue,
                     Ok(Some(h)) if (200..300).contains(&h.status) => {
                         if h.framing == Framing::Chunked {
@@ -214,6 +219,9 @@ impl Sub {
                 let fresh = self.seen[word] & bit == 0;
                 self.seen[word] |= bit;
                 on_event(seq, sched, fresh);
+            }
+            if drained {
+                return out;
             }
         }
     }
