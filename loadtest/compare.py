@@ -172,6 +172,7 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated scenario keys")
     ap.add_argument("--quick", action="store_true", help="smaller and shorter (a smoke run)")
     a = ap.parse_args()
+    a.out = os.path.abspath(a.out)
     raw = os.path.join(a.out, "raw")
     os.makedirs(raw, exist_ok=True)
     log = os.path.join(a.out, "run.log")
@@ -183,10 +184,13 @@ def main():
                 continue
             for rep in range(a.reps):
                 srv = Server(name, os.path.join(a.out, "tmp", name))
+                r = None
                 try:
                     srv.start()
                     out = os.path.join(raw, "%s-%s-%d.json" % (name, key, rep))
                     r = loadtest(srv, out, args, log)
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    print("error: %s %s: %s" % (name, key, e), flush=True)
                 finally:
                     srv.stop()
                 results.setdefault(name, {}).setdefault(key, []).append(r)

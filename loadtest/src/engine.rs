@@ -272,9 +272,9 @@ impl<'a> Engine<'a> {
                 let _ = st.send_lag.record((lag / 1000).max(1));
             }
             let out = match self.pubs.get_mut(j) {
-                Some(conn) => conn.send(ev.seq, |o| {
-                    server.publish_request(&host, &topic, &data, o)
-                }),
+                Some(conn) => {
+                    conn.send(ev.seq, |o| server.publish_request(&host, &topic, &data, o))
+                }
                 None => continue,
             };
             self.apply_pub_outcome(j, out)?;

@@ -212,6 +212,8 @@ mod tests {
     #[test]
     fn oversized_chunk_is_an_error() {
         let mut d = ChunkDecoder::default();
-        assert!(d.decode(b"ffffffffffffffffff\r\n", &mut Vec::new()).is_err());
+        assert!(d
+            .decode(b"ffffffffffffffffff\r\n", &mut Vec::new())
+            .is_err());
     }
 }

@@ -108,7 +108,11 @@ fn rates(a: &Args) -> Vec<f64> {
         return Vec::new();
     }
     let factor = a.sweep.filter(|f| *f > 1.0);
-    let steps = if factor.is_some() { a.max_steps.max(1) } else { 1 };
+    let steps = if factor.is_some() {
+        a.max_steps.max(1)
+    } else {
+        1
+    };
     let mut out = Vec::new();
     let mut r = a.rate;
     for _ in 0..steps {

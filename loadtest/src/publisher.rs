@@ -88,9 +88,7 @@ impl PubConn {
             }
             match s.peer_addr() {
                 Ok(_) => self.connected = true,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                    return PubOutcome::default()
-                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return PubOutcome::default(),
                 Err(e) => return self.fail(format!("publisher connect: {e}")),
             }
         }

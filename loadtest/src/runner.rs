@@ -148,7 +148,11 @@ fn connect_all(e: &mut Engine) -> Result<(), String> {
             match e.subs.get_mut(next).map(|s| s.connect(addr)) {
                 Some(Ok(stream)) => {
                     registry
-                        .register(stream, mio::Token(next), Interest::READABLE | Interest::WRITABLE)
+                        .register(
+                            stream,
+                            mio::Token(next),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
                         .map_err(|e| format!("register: {e}"))?;
                     e.handshaking += 1;
                 }
@@ -165,10 +169,12 @@ fn connect_all(e: &mut Engine) -> Result<(), String> {
     }
     // Whatever did not finish in time counts as failed and is closed.
     for i in 0..n {
-        let pending = e
-            .subs
-            .get(i)
-            .is_some_and(|s| matches!(s.state, SubState::Idle | SubState::Connecting | SubState::Head));
+        let pending = e.subs.get(i).is_some_and(|s| {
+            matches!(
+                s.state,
+                SubState::Idle | SubState::Connecting | SubState::Head
+            )
+        });
         if pending {
             if let Some(sub) = e.subs.get_mut(i) {
                 if let Some(mut s) = sub.stream.take() {
@@ -207,8 +213,7 @@ fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
         let now = e.now_ns();
         // Schedule every event whose time has come; its send time is fixed now, not when a
         // connection frees up.
-        while start_ns + i * interval_ns <= now.min(end_ns) && start_ns + i * interval_ns < end_ns
-        {
+        while start_ns + i * interval_ns <= now.min(end_ns) && start_ns + i * interval_ns < end_ns {
             let seq = e.next_seq;
             let topic = (seq % topics) as usize;
             let expect = e.fast_ready_per_topic.get(topic).copied().unwrap_or(0);
@@ -228,7 +233,8 @@ fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
             break;
         }
         let next_due = (start_ns + i * interval_ns).min(end_ns);
-        let wait = Duration::from_nanos(next_due.saturating_sub(now)).min(Duration::from_millis(50));
+        let wait =
+            Duration::from_nanos(next_due.saturating_sub(now)).min(Duration::from_millis(50));
         e.pump(wait)?;
         e.progress(&format!("rate {rate:.0}/s"));
     }
