@@ -19,8 +19,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "loadtest", "peers")
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-LOADTEST = os.path.join(TARGET, "release", "loadtest")
-SLUICEGATE = os.path.join(TARGET, "release", "sluicegate")
+# compare.sh copies the freshly built binaries here, so a concurrent build into a shared target
+# directory cannot swap them mid-run.
+BIN = os.environ.get("COMPARE_BIN_DIR", os.path.join(TARGET, "release"))
+LOADTEST = os.path.join(BIN, "loadtest")
+SLUICEGATE = os.path.join(BIN, "sluicegate")
 SERVERS = ["sluicegate", "nchan", "pushpin"]
 HEARTBEAT_S = 5
 PORT, PUB_PORT, ORIGIN_PORT = 18480, 18481, 18482
@@ -44,6 +47,14 @@ def wait_port(port, timeout=15.0):
         except OSError:
             time.sleep(0.1)
     return False
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def raise_nofile():
@@ -121,6 +132,11 @@ class Server:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=5)
         self.procs, self.pids = [], []
+        # Pushpin's runner lets its children drain for a while after SIGTERM: the next server
+        # must not find the port still taken (bounded wait).
+        end = time.time() + 30
+        while time.time() < end and any(port_open(p) for p in (PORT, PUB_PORT)):
+            time.sleep(0.2)
         time.sleep(0.3)
 
 
@@ -141,14 +157,20 @@ def loadtest(server, out_json, args, log):
         return json.load(f)
 
 
-def scenarios(quick):
+# Offered deliveries/s (rate x subscribers) of a sweep's first step. Pushpin starts lower: it
+# does not pass the others' first step, and the sweep must find where it does.
+SWEEP_START = {"pushpin": 2500}
+
+
+def scenarios(quick, server=""):
     """(key, label, loadtest args) for every point; the sweep's steps are inside one run."""
     steps = ["--step-secs", 1.5 if quick else 2, "--grace-secs", 1, "--settle-secs", 0.5]
     subs = [100, 1000] if quick else [100, 1000, 5000]
     out = []
     for n in subs:
         out.append(("sweep-%d" % n, "fan-out sweep, %d subscribers" % n,
-                    ["--subscribers", n, "--size", 100, "--rate", 25000 / n, "--sweep", 2,
+                    ["--subscribers", n, "--size", 100, "--rate", SWEEP_START.get(server, 25000) / n,
+                     "--sweep", 2,
                      "--max-steps", 8] + steps))
     out.append(("fixed", "1k subscribers x 50 events/s",
                 ["--subscribers", 1000, "--size", 100, "--rate", 50, "--step-secs", 5,
@@ -170,6 +192,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--servers", default=",".join(SERVERS))
     ap.add_argument("--only", default="", help="comma-separated scenario keys")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other results already in OUT/summary.json (re-run some points)")
     ap.add_argument("--quick", action="store_true", help="smaller and shorter (a smoke run)")
     a = ap.parse_args()
     a.out = os.path.abspath(a.out)
@@ -178,8 +202,13 @@ def main():
     log = os.path.join(a.out, "run.log")
     started = time.time()
     results = {}
+    summary_path = os.path.join(a.out, "summary.json")
+    if a.merge and os.path.exists(summary_path):
+        with open(summary_path) as f:
+            results = json.load(f)["results"]
+    fresh = set()
     for name in a.servers.split(","):
-        for key, label, args in scenarios(a.quick):
+        for key, label, args in scenarios(a.quick, name):
             if a.only and key not in a.only.split(","):
                 continue
             for rep in range(a.reps):
@@ -193,7 +222,10 @@ def main():
                     print("error: %s %s: %s" % (name, key, e), flush=True)
                 finally:
                     srv.stop()
-                results.setdefault(name, {}).setdefault(key, []).append(r)
+                if (name, key) not in fresh:
+                    results.setdefault(name, {})[key] = []
+                    fresh.add((name, key))
+                results[name][key].append(r)
                 print("[%5.0fs] %s %s rep %d: %s" % (time.time() - started, name, key, rep + 1,
                       brief(r)), flush=True)
     meta = {
@@ -202,7 +234,7 @@ def main():
         "seconds": round(time.time() - started),
         "labels": {k: l for k, l, _ in scenarios(a.quick)},
     }
-    with open(os.path.join(a.out, "summary.json"), "w") as f:
+    with open(summary_path, "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
     import report_md
     md = report_md.render(meta, results)

@@ -19,7 +19,10 @@ done
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
 cargo build --release -p loadtest -p sluicegate
 out="results/compare-$(date +%Y%m%d-%H%M%S)"
-python3 loadtest/compare.py --out "$out" "$@"
+mkdir -p "$out/bin"
+target="${CARGO_TARGET_DIR:-target}"
+cp "$target/release/sluicegate" "$target/release/loadtest" "$out/bin/"
+COMPARE_BIN_DIR="$PWD/$out/bin" python3 loadtest/compare.py --out "$out" "$@"
 python3 loadtest/plot.py "$out"
 ln -sfn "$(basename "$out")" results/latest
 echo "results: $out (results.md, *.png, raw/)"
