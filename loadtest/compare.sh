@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Side-by-side load test of Sluicegate, Nchan and Pushpin on this machine (loopback only).
+# Installs the peers and matplotlib if missing, builds the gateway and the load tool, runs every
+# scenario (compare.py) and draws the plots (plot.py). Usage: loadtest/compare.sh [--quick]
+# [--reps N] [--servers sluicegate,nchan,pushpin] [--only sweep-100,fixed,idle,slow]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ] \
+    || ! command -v pushpin >/dev/null || ! command -v zurl >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-nchan pushpin zurl
+fi
+# The packaged services are not what we measure; the script starts its own instances.
+for svc in nginx pushpin zurl; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+        echo "note: the system $svc service is running; it may compete for CPU" >&2
+    fi
+done
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
+cargo build --release -p loadtest -p sluicegate
+out="results/compare-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$out/bin"
+target="${CARGO_TARGET_DIR:-target}"
+cp "$target/release/sluicegate" "$target/release/loadtest" "$out/bin/"
+COMPARE_BIN_DIR="$PWD/$out/bin" python3 loadtest/compare.py --out "$out" "$@"
+python3 loadtest/plot.py "$out"
+ln -sfn "$(basename "$out")" results/latest
+echo "results: $out (results.md, *.png, raw/)"

@@ -1,0 +1,106 @@
+"""Renders the comparison's markdown table from the per-run JSON reports (median of the
+repetitions for every figure)."""
+import statistics
+
+SERVERS = ["sluicegate", "nchan", "pushpin"]
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def best(r):
+    if not r or r.get("best_step") is None:
+        return None
+    return r["steps"][r["best_step"]]
+
+
+def only_step(r):
+    return r["steps"][0] if r and r.get("steps") else None
+
+
+def fmt(v, spec="%.0f"):
+    return "n/a" if v is None else spec % v
+
+
+def sweep_rows(meta, results):
+    keys = sorted({k for s in results.values() for k in s if k.startswith("sweep-")},
+                  key=lambda k: int(k.split("-")[1]))
+    rows = ["| subscribers | server | highest sustained deliveries/s | at events/s | p99 ms there | "
+            "deliveries per server core-second | load tool CPU there |", "|---|---|---|---|---|---|---|"]
+    for k in keys:
+        for s in SERVERS:
+            runs = results.get(s, {}).get(k, [])
+            bs = [best(r) for r in runs]
+            rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                k.split("-")[1], s, fmt(med([b and b["deliveries_per_s"] for b in bs])),
+                fmt(med([b and b["rate"] for b in bs])),
+                fmt(med([b and b["latency"]["p99_ms"] for b in bs]), "%.1f"),
+                fmt(med([b and b["deliveries_per_core_s"] for b in bs])),
+                fmt(med([b and b["tool_cpu_util"] * 100 for b in bs]), "%.0f%%")))
+    return rows
+
+
+def fixed_rows(results):
+    rows = ["| server | deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
+            "server CPU | deliveries per core-second |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in SERVERS:
+        st = [only_step(r) for r in results.get(s, {}).get("fixed", [])]
+        g = lambda f: med([x and f(x) for x in st])
+        rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            s, fmt(g(lambda x: x["deliveries_per_s"])), fmt(g(lambda x: x["lost"])),
+            fmt(g(lambda x: x["latency"]["p50_ms"]), "%.2f"),
+            fmt(g(lambda x: x["latency"]["p90_ms"]), "%.2f"),
+            fmt(g(lambda x: x["latency"]["p99_ms"]), "%.2f"),
+            fmt(g(lambda x: x["latency"]["p999_ms"]), "%.2f"),
+            fmt(g(lambda x: x["latency"]["max_ms"]), "%.2f"),
+            fmt(g(lambda x: x["server_cpu_s"] / x["seconds"] * 100), "%.0f%%"),
+            fmt(g(lambda x: x["deliveries_per_core_s"]))))
+    return rows
+
+
+def idle_rows(results):
+    rows = ["| server | connected | RSS per connection | server RSS with all connected | "
+            "heartbeat bytes per subscriber in the hold |", "|---|---|---|---|---|"]
+    for s in SERVERS:
+        rs = [r for r in results.get(s, {}).get("idle", []) if r]
+        g = lambda f: med([f(r) for r in rs])
+        rows.append("| %s | %s / %s | %s | %s | %s |" % (
+            s, fmt(g(lambda r: r["connected"])), fmt(g(lambda r: r["subscribers"])),
+            fmt(g(lambda r: r["rss_per_connection_bytes"] / 1024), "%.1f KiB"),
+            fmt(g(lambda r: r["server_rss_connected_bytes"] / 2**20), "%.0f MiB"),
+            fmt(g(lambda r: r["idle_bytes_received"] / max(r["connected"], 1)), "%.0f")))
+    return rows
+
+
+def slow_rows(results):
+    rows = ["| server | fast deliveries/s | lost (fast) | p50 ms | p99 ms | max ms | "
+            "server RSS growth while publishing | disconnected |", "|---|---|---|---|---|---|---|---|"]
+    for s in SERVERS:
+        rs = [r for r in results.get(s, {}).get("slow", []) if r]
+        st = [only_step(r) for r in rs]
+        g = lambda f: med([x and f(x) for x in st])
+        rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            s, fmt(g(lambda x: x["deliveries_per_s"])), fmt(g(lambda x: x["lost"])),
+            fmt(g(lambda x: x["latency"]["p50_ms"]), "%.2f"),
+            fmt(g(lambda x: x["latency"]["p99_ms"]), "%.2f"),
+            fmt(g(lambda x: x["latency"]["max_ms"]), "%.2f"),
+            fmt(med([(r["server_rss_end_bytes"] - r["server_rss_connected_bytes"]) / 2**20
+                     for r in rs]), "%.1f MiB"),
+            fmt(med([r["disconnects"] for r in rs]))))
+    return rows
+
+
+def render(meta, results):
+    out = ["Measured %s on %s; each figure is the median of the repetitions; servers pinned to "
+           "CPU 0, load tool to CPU 1, everything on loopback (%d s for the whole run)." % (
+               meta["date"], meta["machine"], meta["seconds"]), ""]
+    out += ["**1. Fan-out sweep** (one topic, 100 B events, rate doubled each step until p99 > "
+            "100 ms or any loss):", ""] + sweep_rows(meta, results) + [""]
+    out += ["**2. Fixed load** (1k subscribers x 50 events/s, 100 B):", ""] + fixed_rows(results) + [""]
+    out += ["**3. Idle capacity** (%s, heartbeat every 5 s):" % meta["labels"].get("idle", ""), ""]
+    out += idle_rows(results) + [""]
+    out += ["**4. Slow consumers** (%s; figures are for the readers that keep up):" % (
+        meta["labels"].get("slow", "")), ""] + slow_rows(results) + [""]
+    return "\n".join(out)
