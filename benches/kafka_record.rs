@@ -57,6 +57,7 @@ fn frame(c: &mut Criterion) {
             b.iter(|| {
                 let event_type = rule.event_type(&rec).map(|t| Arc::from(t.as_ref()));
                 let meta = EventMeta {
+                    headers: None,
                     event_type,
                     key: rec.key.clone(),
                 };

@@ -37,6 +37,7 @@ impl Framer {
         let meta = EventMeta {
             event_type: item.event_type.clone(),
             key: item.key.clone(),
+            headers: super::shared_headers(&item.headers),
         };
         self.frame_data(key, offset, &item.data, meta)
             .map_err(|e| PublishError::Invalid(e.to_string()))

@@ -41,6 +41,33 @@ pub struct FramedEvent {
 pub struct EventMeta {
     pub event_type: Option<Arc<str>>,
     pub key: Option<Bytes>,
+    /// Kafka record headers, or a publish's `Sluicegate-Header-*` headers (names lower case).
+    /// Shared, so the per-shard copies of an event do not copy them.
+    pub headers: Option<SharedHeaders>,
+}
+
+impl EventMeta {
+    /// The first header called `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&Bytes> {
+        self.headers
+            .as_deref()?
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}
+
+/// An event's headers, shared by every copy of it.
+pub type SharedHeaders = Arc<[(Box<str>, Bytes)]>;
+
+/// Headers as kept in [`EventMeta`]; `None` when there are none.
+pub fn shared_headers(headers: &[(String, Bytes)]) -> Option<SharedHeaders> {
+    (!headers.is_empty()).then(|| {
+        headers
+            .iter()
+            .map(|(n, v)| (n.as_str().into(), v.clone()))
+            .collect()
+    })
 }
 
 impl FramedEvent {
@@ -62,6 +89,9 @@ pub struct PublishItem {
     pub data: Bytes,
     /// The publisher's key (`?key=`), kept for filters and, with Kafka, as the record key.
     pub key: Option<Bytes>,
+    /// The publish's `Sluicegate-Header-<name>` headers, kept for filters (and, with Kafka, as
+    /// record headers).
+    pub headers: Vec<(String, Bytes)>,
 }
 
 /// Why a publish was not accepted.

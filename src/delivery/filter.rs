@@ -14,11 +14,16 @@ pub struct EventFilter {
     types: Vec<Box<str>>,
     /// Exactly this key.
     key: Option<Bytes>,
+    /// Each of these headers with exactly this value (`?header.<name>=<value>`).
+    headers: Vec<(Box<str>, Bytes)>,
 }
 
+/// Query parameters `header.<name>=<value>` filter on a record/publish header.
+const HEADER_PARAM: &str = "header.";
+
 impl EventFilter {
-    /// Read `type` (repeatable, or comma-separated) and `key` from a query string; `None` when
-    /// neither is given.
+    /// Read `type` (repeatable, or comma-separated), `key` and `header.<name>` from a query
+    /// string; `None` when none is given.
     pub fn from_query(q: &str) -> Result<Option<Self>, query::QueryError> {
         let types: Vec<Box<str>> = query::all(q, "type")?
             .iter()
@@ -28,10 +33,21 @@ impl EventFilter {
             .map(Into::into)
             .collect();
         let key = query::first(q, "key")?.map(|k| Bytes::from(k.into_bytes()));
-        if types.is_empty() && key.is_none() {
+        let mut headers = Vec::new();
+        for pair in query::pairs(q) {
+            let (name, value) = pair?;
+            if let Some(header) = name.strip_prefix(HEADER_PARAM).filter(|h| !h.is_empty()) {
+                headers.push((header.into(), Bytes::from(value.into_owned().into_bytes())));
+            }
+        }
+        if types.is_empty() && key.is_none() && headers.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Self { types, key }))
+        Ok(Some(Self {
+            types,
+            key,
+            headers,
+        }))
     }
 
     pub fn matches(&self, meta: &EventMeta) -> bool {
@@ -44,7 +60,8 @@ impl EventFilter {
             .key
             .as_ref()
             .is_none_or(|k| meta.key.as_ref() == Some(k));
-        type_ok && key_ok
+        let headers_ok = self.headers.iter().all(|(n, v)| meta.header(n) == Some(v));
+        type_ok && key_ok && headers_ok
     }
 }
 
@@ -54,6 +71,7 @@ mod tests {
 
     fn meta(t: Option<&str>, k: Option<&str>) -> EventMeta {
         EventMeta {
+            headers: crate::broker::shared_headers(&[("region".into(), Bytes::from_static(b"eu"))]),
             event_type: t.map(Into::into),
             key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
         }
@@ -77,5 +95,27 @@ mod tests {
         assert!(!f.matches(&meta(Some("a"), None)));
         let only_key = EventFilter::from_query("key=k%20x").unwrap().unwrap();
         assert!(only_key.matches(&meta(None, Some("k x"))));
+    }
+
+    #[test]
+    fn header_filters_need_every_named_header_with_its_value() {
+        let eu = EventFilter::from_query("header.Region=eu")
+            .unwrap()
+            .unwrap();
+        assert!(
+            eu.matches(&meta(None, None)),
+            "header names are case-insensitive"
+        );
+        let us = EventFilter::from_query("header.region=us")
+            .unwrap()
+            .unwrap();
+        assert!(!us.matches(&meta(None, None)));
+        let missing = EventFilter::from_query("header.tenant=a").unwrap().unwrap();
+        assert!(!missing.matches(&meta(None, None)));
+        assert_eq!(
+            EventFilter::from_query("header.=x"),
+            Ok(None),
+            "no name: no filter"
+        );
     }
 }

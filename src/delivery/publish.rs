@@ -136,6 +136,7 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
         )
         .await;
     }
+    let headers = passthrough_headers(req);
     let partitions = ctx.config().memory_broker.partitions;
     let partition = match &key {
         Some(k) => partition_for_key(k.as_bytes(), partitions),
@@ -150,6 +151,7 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
             idempotency_key: idempotency_key.clone(),
             data,
             key: key.as_ref().map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            headers: headers.clone(),
         })
         .collect();
     let key = PartitionKey {
@@ -168,6 +170,17 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
 
 /// Request headers `Sluicegate-Header-<Name>: v` become record headers `<name>: v`.
 const HEADER_PASSTHROUGH: &str = "sluicegate-header-";
+
+/// The request's `Sluicegate-Header-<Name>: v` headers as `(name, v)` (names lower case).
+fn passthrough_headers(req: &Request) -> Vec<(String, Bytes)> {
+    req.headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let rest = name.strip_prefix(HEADER_PASSTHROUGH)?;
+            (!rest.is_empty()).then(|| (rest.to_owned(), Bytes::copy_from_slice(value)))
+        })
+        .collect()
+}
 
 /// With Kafka: produce the events as one batch and answer once the broker acknowledged. They
 /// reach subscribers through the consume path like any other record.
@@ -189,14 +202,7 @@ async fn produce_to_kafka(
             "`id` (idempotency key) is not supported when publishing to Kafka",
         ));
     }
-    let extra: Vec<(String, Bytes)> = req
-        .headers
-        .iter()
-        .filter_map(|(name, value)| {
-            let rest = name.strip_prefix(HEADER_PASSTHROUGH)?;
-            (!rest.is_empty()).then(|| (rest.to_owned(), Bytes::copy_from_slice(value)))
-        })
-        .collect();
+    let extra = passthrough_headers(req);
     let headers = link.publish_headers(event_type.as_deref(), &extra);
     let key = key.map(|k| Bytes::from(k.into_bytes()));
     let records = datas

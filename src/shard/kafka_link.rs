@@ -14,7 +14,7 @@ use crate::broker::kafka::{
     BrokerState, EventTypeRule, FetchError, Fetched, KafkaPlane, KafkaRecord, PlaneCommand,
     PlaneEvent, ProduceError, ProduceRecord, Produced,
 };
-use crate::broker::{EventMeta, FramedEvent, PartitionKey};
+use crate::broker::{shared_headers, EventMeta, FramedEvent, PartitionKey};
 use crate::config::KafkaConfig;
 use crate::delivery::response::Response;
 use crate::telemetry::ShardMetrics;
@@ -121,6 +121,7 @@ impl KafkaLink {
         let meta = EventMeta {
             event_type: self.rule.event_type(record).map(|t| Arc::from(t.as_ref())),
             key: record.key.clone(),
+            headers: shared_headers(&record.headers),
         };
         framer.frame_data(&key, offset, &record.value, meta).ok()
     }
