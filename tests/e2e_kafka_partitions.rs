@@ -13,11 +13,10 @@
 mod common;
 
 use common::kafka::{
-    broker, create_topic, json_str, kafka_gateway, offset_bounds, produce, python, unique,
-    OwnBroker, Rec,
+    broker, create_topic, edit_tansu_db, json_str, kafka_gateway, offset_bounds, produce, python,
+    unique, OwnBroker, Rec,
 };
 use common::{ParsedEvent, SseClient};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Wait for one event; generous, since a record goes producer -> broker -> fetch -> ring -> SSE.
@@ -55,25 +54,12 @@ fn grow_storage(db: &std::path::Path, topic: &str, partitions: i32) -> i32 {
         \x20   c.execute('insert into watermark (topition) values (?)', (tp,))\n\
         c.commit()\n\
         print(have)\n";
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .env(
-            "ARGS",
-            format!(
-                r#"{{"db": {}, "t": {}, "n": {partitions}}}"#,
-                json_str(&db.to_string_lossy()),
-                json_str(topic)
-            ),
-        )
-        .output()
-        .expect("run python3 (sqlite3)");
-    assert!(
-        out.status.success(),
-        "editing tansu's database failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let args = format!(
+        r#"{{"db": {}, "t": {}, "n": {partitions}}}"#,
+        json_str(&db.to_string_lossy()),
+        json_str(topic)
     );
-    let before = String::from_utf8_lossy(&out.stdout);
+    let before = edit_tansu_db(script, &args);
     before
         .trim()
         .parse()

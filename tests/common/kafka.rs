@@ -488,25 +488,13 @@ impl OwnBroker {
             c.execute('update watermark set low = ? where topition = ?', (a['o'], tp))\n\
             c.commit()\n\
             print(gone)\n";
-        let out = Command::new("python3")
-            .args(["-c", script])
-            .env(
-                "ARGS",
-                format!(
-                    r#"{{"db": {}, "t": {}, "p": {partition}, "o": {offset}}}"#,
-                    json_str(&db.to_string_lossy()),
-                    json_str(topic)
-                ),
-            )
-            .output()
-            .expect("run python3 (sqlite3)");
-        assert!(
-            out.status.success(),
-            "editing tansu's database failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+        let args = format!(
+            r#"{{"db": {}, "t": {}, "p": {partition}, "o": {offset}}}"#,
+            json_str(&db.to_string_lossy()),
+            json_str(topic)
         );
-        let gone = String::from_utf8_lossy(&out.stdout);
+        let out = edit_tansu_db(script, &args);
+        let gone = out;
         assert_eq!(
             gone.trim(),
             offset.to_string(),
@@ -529,4 +517,21 @@ impl Drop for OwnBroker {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs a Python `script` that edits a (stopped or running) tansu's sqlite database, with `ARGS`
+/// (JSON) in its environment; its standard output. Panics with its stderr when it fails.
+pub fn edit_tansu_db(script: &str, args: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .env("ARGS", args)
+        .output()
+        .expect("run python3 (sqlite3)");
+    assert!(
+        out.status.success(),
+        "editing tansu's database failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
