@@ -81,6 +81,8 @@ pub struct Subscriber {
     max_queue_bytes: usize,
     waker: RefCell<Option<Waker>>,
     finished: Cell<bool>,
+    /// An event was queued since the last heartbeat tick: the stream is not idle.
+    event_since_beat: Cell<bool>,
     filter: Option<EventFilter>,
     /// Per partition: no position asked for and no history when subscribed, so the first
     /// event this shard holds is where the subscription starts (not offset 0).
@@ -181,6 +183,7 @@ impl Subscriber {
             max_queue_bytes,
             waker: RefCell::new(None),
             finished: Cell::new(false),
+            event_since_beat: Cell::new(false),
         }
     }
 
@@ -227,6 +230,7 @@ impl Subscriber {
 
     fn push_event(&self, idx: usize, event: &Rc<FramedEvent>) {
         self.from_live.borrow_mut()[idx] = false;
+        self.event_since_beat.set(true);
         if self
             .filter
             .as_ref()
@@ -501,6 +505,12 @@ impl Subscriber {
         self.front_written.set(n);
     }
 
+    /// A heartbeat tick: true when no event was queued since the previous tick and nothing is
+    /// waiting (the stream needs a heartbeat); starts the next interval either way.
+    pub fn idle_since_last_beat(&self) -> bool {
+        !self.event_since_beat.replace(false) && self.is_queue_empty()
+    }
+
     pub fn is_queue_empty(&self) -> bool {
         self.queue.borrow().is_empty()
     }
@@ -562,5 +572,88 @@ impl Registry {
 
     pub fn subscribers(&self) -> impl Iterator<Item = &Rc<Subscriber>> {
         self.all.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(offset: u64) -> Rc<FramedEvent> {
+        Rc::new(FramedEvent {
+            key: PartitionKey {
+                topic: "t".into(),
+                partition: 0,
+            },
+            offset,
+            frame: Bytes::from_static(b"id: x-1\ndata: a\n\n"),
+            id_len: 8,
+            meta: Default::default(),
+        })
+    }
+
+    fn live_subscriber() -> Subscriber {
+        let sub = Subscriber::new(
+            1,
+            SubscriptionSpec::live(vec![event(0).key.clone()]),
+            7,
+            1 << 20,
+        );
+        sub.refill(&HashMap::new(), 1);
+        assert_eq!(sub.state(), SubState::Live);
+        sub
+    }
+
+    fn drain(sub: &Subscriber) -> usize {
+        sub.write_with(64, |s| Ok::<usize, ()>(s.iter().map(|x| x.len()).sum()))
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn busy_streams_skip_the_next_heartbeat() {
+        let sub = live_subscriber();
+        assert!(
+            sub.idle_since_last_beat(),
+            "nothing sent yet: needs a heartbeat"
+        );
+        assert!(sub.offer_live(0, &event(0)));
+        drain(&sub);
+        assert!(
+            !sub.idle_since_last_beat(),
+            "an event went out this interval"
+        );
+        assert!(
+            sub.idle_since_last_beat(),
+            "a whole interval without events"
+        );
+    }
+
+    #[test]
+    fn cut_off_keeps_a_partly_written_frame_and_says_why() {
+        let sub = Subscriber::new(1, SubscriptionSpec::live(vec![event(0).key.clone()]), 7, 40);
+        sub.refill(&HashMap::new(), 1);
+        assert!(sub.offer_live(0, &event(0)));
+        // Write 3 bytes of the first frame, then overflow the queue.
+        let _ = sub.write_with(64, |_| Ok::<usize, ()>(3));
+        assert!(sub.offer_live(0, &event(1)));
+        assert!(sub.offer_live(0, &event(2)));
+        assert_eq!(sub.state(), SubState::CutOff);
+        let mut out = Vec::new();
+        let _ = sub.write_with(64, |s| {
+            for x in s {
+                out.extend_from_slice(x);
+            }
+            Ok::<usize, ()>(out.len())
+        });
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.starts_with(" x-1\ndata: a\n\n:"),
+            "rest of the partly written frame: {text:?}"
+        );
+        assert!(text.contains("fell too far behind"), "{text:?}");
+        assert!(
+            !text.contains("data: a\n\nid:"),
+            "queued frames after the partial one are dropped: {text:?}"
+        );
     }
 }

@@ -240,7 +240,8 @@ async fn mesh_loop(ctx: Rc<ShardContext>) {
     }
 }
 
-/// Queue a heartbeat comment to every idle subscriber every `sse.heartbeat_ms`.
+/// Queue a heartbeat comment, every `sse.heartbeat_ms`, to each subscriber that sent nothing in
+/// the last interval.
 async fn heartbeat_loop(ctx: Rc<ShardContext>) {
     let every = Duration::from_millis(ctx.config().sse.heartbeat_ms);
     let beat = Bytes::from_static(b":\n\n");
@@ -249,8 +250,10 @@ async fn heartbeat_loop(ctx: Rc<ShardContext>) {
         if ctx.shutdown.is_triggered() {
             return;
         }
+        // Only streams that sent nothing for a whole interval get one: a busy stream needs no
+        // keep-alive, and skipping it avoids a burst of one write per subscriber per interval.
         for sub in ctx.subscribers.borrow().subscribers() {
-            if sub.is_queue_empty() {
+            if sub.idle_since_last_beat() {
                 sub.push_control(beat.clone());
             }
         }
