@@ -14,7 +14,7 @@ mod common;
 
 use common::kafka::{
     broker, create_topic, edit_tansu_db, json_str, kafka_gateway, offset_bounds, produce, python,
-    unique, OwnBroker, Rec,
+    unique, OwnBroker, Rec, WAIT_FOR_PARTITIONS,
 };
 use common::{ParsedEvent, SseClient};
 use std::time::{Duration, Instant};
@@ -71,13 +71,7 @@ fn grow_storage(db: &std::path::Path, topic: &str, partitions: i32) -> i32 {
 fn partitions_listed(bootstrap: &str, topic: &str) -> Vec<i32> {
     let out = python(
         bootstrap,
-        "c = KafkaConsumer(bootstrap_servers=BROKER, group_id=None, enable_auto_commit=False)\n\
-         deadline = time.time() + 15\n\
-         parts = None\n\
-         while parts is None and time.time() < deadline:\n\
-         \x20   parts = c.partitions_for_topic(ARGS['t'])\n\
-         \x20   if parts is None: time.sleep(0.1)\n\
-         print(' '.join(str(p) for p in sorted(parts or [])))\n",
+        &format!("{WAIT_FOR_PARTITIONS}print(' '.join(str(p) for p in sorted(parts or [])))\n"),
         &format!(r#"{{"t": {}}}"#, json_str(topic)),
     );
     out.split_whitespace()

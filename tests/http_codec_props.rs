@@ -139,15 +139,7 @@ fn encode(spec: &Spec, out: &mut Vec<u8>) {
 }
 
 fn matches_spec(req: &Request, spec: &Spec) -> bool {
-    let method = match spec.method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "OPTIONS" => Method::Options,
-        _ => Method::Other,
-    };
+    let method = Method::from_token(spec.method);
     let headers_ok = spec
         .headers
         .iter()

@@ -59,7 +59,7 @@ pub enum Method {
 
 impl Method {
     /// Methods are case-sensitive (RFC 9110 §9.1): "get" is `Other`.
-    fn from_token(token: &str) -> Method {
+    pub fn from_token(token: &str) -> Method {
         match token {
             "GET" => Method::Get,
             "HEAD" => Method::Head,

@@ -186,17 +186,23 @@ impl Consumed {
     }
 }
 
+/// kafka-python: a consumer `c` without a group, and `parts`, the partitions of `ARGS['t']`
+/// (waiting up to 15 s, until `deadline`, for the topic to appear).
+pub const WAIT_FOR_PARTITIONS: &str =
+    "c = KafkaConsumer(bootstrap_servers=BROKER, group_id=None, enable_auto_commit=False)\n\
+     deadline = time.time() + 15\n\
+     parts = None\n\
+     while parts is None and time.time() < deadline:\n\
+     \x20   parts = c.partitions_for_topic(ARGS['t'])\n\
+     \x20   if parts is None: time.sleep(0.1)\n";
+
 /// Reads every partition of `topic` from the beginning with kafka-python (no consumer group)
 /// until `n` records arrived or 15 s passed; returns them sorted by (partition, offset).
 pub fn consume(bootstrap: &str, topic: &str, n: usize) -> Vec<Consumed> {
     let out = python(
         bootstrap,
-        "c = KafkaConsumer(bootstrap_servers=BROKER, group_id=None, enable_auto_commit=False)\n\
-         deadline = time.time() + 15\n\
-         parts = None\n\
-         while parts is None and time.time() < deadline:\n\
-         \x20   parts = c.partitions_for_topic(ARGS['t'])\n\
-         \x20   if parts is None: time.sleep(0.1)\n\
+        &format!(
+            "{WAIT_FOR_PARTITIONS}\
          tps = [TopicPartition(ARGS['t'], p) for p in sorted(parts or [])]\n\
          c.assign(tps)\n\
          c.seek_to_beginning(*tps)\n\
@@ -207,7 +213,8 @@ pub fn consume(bootstrap: &str, topic: &str, n: usize) -> Vec<Consumed> {
          for r in got:\n\
          \x20   key = '-' if r.key is None else r.key.hex()\n\
          \x20   hdrs = ','.join(n.encode().hex() + ':' + v.hex() for (n, v) in (r.headers or []))\n\
-         \x20   print(r.partition, r.offset, key, r.value.hex() or '-', hdrs or '-')\n",
+         \x20   print(r.partition, r.offset, key, r.value.hex() or '-', hdrs or '-')\n"
+        ),
         &format!(r#"{{"t": {}, "n": {n}}}"#, json_str(topic)),
     );
     let mut records: Vec<Consumed> = out
