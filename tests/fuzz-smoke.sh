@@ -39,9 +39,12 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 failed=()
 for t in "${TARGETS[@]}"; do
-    # New inputs go to a scratch corpus; a committed seed corpus (fuzz/corpus/T) is read too.
+    # New inputs go to a scratch corpus; the committed seeds (fuzz/seeds/T: inputs that once
+    # mattered, e.g. a smuggling shape) and a local corpus (fuzz/corpus/T, not committed) are
+    # read too.
     corpora=("$WORK/$t")
     mkdir -p "$WORK/$t"
+    [[ -d fuzz/seeds/$t ]] && corpora+=("fuzz/seeds/$t")
     [[ -d fuzz/corpus/$t ]] && corpora+=("fuzz/corpus/$t")
     echo "fuzz-smoke: running $t"
     if "${FUZZ[@]}" run "$t" "${corpora[@]}" -- -max_total_time="$SECONDS_PER_TARGET" \

@@ -104,6 +104,8 @@ fn encode(spec: &Spec, out: &mut Vec<u8>) {
     for (n, v) in &spec.headers {
         out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }
+    // After the generated headers, so `matches_spec` can compare those by position.
+    out.extend_from_slice(b"Host: h\r\n");
     match &spec.chunks {
         None => {
             out.extend_from_slice(
@@ -181,6 +183,27 @@ proptest! {
         for (req, s) in whole.requests.iter().zip(&specs) {
             prop_assert!(matches_spec(req, s), "decoded {:?}\nfrom {:?}", req, s);
         }
+        prop_assert_eq!(decode_pieces(&wire, &cuts, &limits), whole);
+    }
+
+    /// Any CRLF of a head turned into a bare LF is refused, whichever line it ends (a head a
+    /// CRLF-only proxy would split differently must never be read).
+    #[test]
+    fn a_bare_lf_anywhere_in_the_head_is_refused(
+        s in spec(),
+        pick in any::<prop::sample::Index>(),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let mut wire = Vec::new();
+        encode(&s, &mut wire);
+        let head_len = wire.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |p| p + 4);
+        let crs: Vec<usize> = (0..head_len).filter(|&i| wire[i] == b'\r').collect();
+        let at = crs[pick.index(crs.len())];
+        wire.remove(at);
+        let limits = Limits::default();
+        let whole = decode_whole(&wire, &limits);
+        prop_assert_eq!(&whole.error, &Some(HttpError::BareLineFeed));
+        prop_assert!(whole.requests.is_empty());
         prop_assert_eq!(decode_pieces(&wire, &cuts, &limits), whole);
     }
 

@@ -23,6 +23,15 @@ pub enum HttpError {
     /// httparse rejected the head; the text is its description (e.g. "invalid header name").
     #[error("malformed request head: {0}")]
     BadHead(&'static str),
+    /// A line of the head ended with LF alone instead of CRLF (a request-smuggling shape).
+    #[error("bare LF line ending in the request head")]
+    BareLineFeed,
+    /// An HTTP/1.1 request without a `Host` field.
+    #[error("missing Host header")]
+    MissingHost,
+    /// More than one `Host` field.
+    #[error("more than one Host header")]
+    DuplicateHost,
     /// `HTTP/x.y` other than 1.0 and 1.1.
     #[error("HTTP version not supported")]
     UnsupportedVersion,
@@ -67,6 +76,9 @@ impl HttpError {
             HttpError::BadRequestLine
             | HttpError::MethodTooLong
             | HttpError::BadHead(_)
+            | HttpError::BareLineFeed
+            | HttpError::MissingHost
+            | HttpError::DuplicateHost
             | HttpError::BadContentLength
             | HttpError::ConflictingContentLength
             | HttpError::LengthAndTransferEncoding
@@ -87,6 +99,9 @@ impl HttpError {
             HttpError::HeadTooLarge { .. } => "request head too large",
             HttpError::TooManyHeaders { .. } => "too many header fields",
             HttpError::BadHead(what) => what,
+            HttpError::BareLineFeed => "request head lines must end with CRLF, not a bare LF",
+            HttpError::MissingHost => "missing Host header (required in HTTP/1.1)",
+            HttpError::DuplicateHost => "more than one Host header",
             HttpError::UnsupportedVersion => "HTTP version not supported",
             HttpError::BadContentLength => "invalid Content-Length",
             HttpError::ConflictingContentLength => "conflicting Content-Length values",

@@ -66,10 +66,10 @@ impl HeadScan {
     ) -> Result<Option<Head>, HttpError> {
         if self.line != LineCheck::Done {
             // RFC 9112 §2.2: ignore empty lines before the request line (some clients send a
-            // stray CRLF after a body).
+            // stray CRLF after a body). Only CRLF: a bare LF is refused like anywhere in a head.
             loop {
                 match (buf.first(), buf.get(1)) {
-                    (Some(b'\n'), _) => buf.advance(1),
+                    (Some(b'\n'), _) => return Err(HttpError::BareLineFeed),
                     (Some(b'\r'), Some(b'\n')) => buf.advance(2),
                     (Some(b'\r'), None) | (None, _) => return Ok(None),
                     _ => break,
@@ -80,13 +80,8 @@ impl HeadScan {
                 return Ok(None);
             }
         }
-        let end = match find_head_end(buf, &mut self.scanned) {
-            Some(end) if end <= limits.max_head_bytes => end,
-            Some(_) => {
-                return Err(HttpError::HeadTooLarge {
-                    max: limits.max_head_bytes,
-                })
-            }
+        let end = match find_head_end(buf, &mut self.scanned, limits.max_head_bytes)? {
+            Some(end) => end,
             None if buf.len() > limits.max_head_bytes => {
                 return Err(HttpError::HeadTooLarge {
                     max: limits.max_head_bytes,
@@ -164,32 +159,32 @@ fn find_delim(buf: &[u8], searched: &mut usize, window_end: usize) -> Option<usi
     found
 }
 
-/// Find the end of the head (just past the empty line; CRLF or bare LF, as httparse accepts),
-/// starting at `*from`. On `None`, `*from` is advanced to where the next search should resume.
-fn find_head_end(buf: &[u8], from: &mut usize) -> Option<usize> {
+/// Find the end of the head (just past the CRLF CRLF) within its first `limit` bytes, starting
+/// at `*from`. On `None`, `*from` is advanced to where the next search should resume. Looking no
+/// further than `limit` keeps the answer independent of how the bytes arrive: a bare LF beyond
+/// the limit is a too-large head whether it came in one read or in many.
+///
+/// Every line must end with CRLF. RFC 9112 §2.2 lets a recipient accept a bare LF, but a gateway
+/// behind a proxy must not: a proxy that splits lines only on CRLF reads `X-A: 1\nTransfer-
+/// Encoding: chunked` as one header, this gateway would read two, and the two disagree on where
+/// the body ends (request smuggling). So a bare LF is an error the moment it is seen.
+fn find_head_end(buf: &[u8], from: &mut usize, limit: usize) -> Result<Option<usize>, HttpError> {
+    let window = buf.get(..limit.min(buf.len())).unwrap_or_default();
     let mut i = *from;
-    while let Some(off) = memchr::memchr(b'\n', buf.get(i..)?) {
+    while let Some(off) = window.get(i..).and_then(|rest| memchr::memchr(b'\n', rest)) {
         let nl = i + off;
-        match buf.get(nl + 1) {
-            Some(b'\n') => return Some(nl + 2),
-            Some(b'\r') => match buf.get(nl + 2) {
-                Some(b'\n') => return Some(nl + 3),
-                Some(_) => {}
-                None => {
-                    *from = nl;
-                    return None;
-                }
-            },
-            Some(_) => {}
-            None => {
-                *from = nl;
-                return None;
-            }
+        if nl == 0 || buf.get(nl - 1) != Some(&b'\r') {
+            return Err(HttpError::BareLineFeed);
+        }
+        // The line that ends here is empty when the byte before its CR ends the previous line
+        // (whose own CR was checked when that LF was found). The request line is never empty.
+        if nl >= 3 && buf.get(nl - 2) == Some(&b'\n') {
+            return Ok(Some(nl + 1));
         }
         i = nl + 1;
     }
-    *from = buf.len();
-    None
+    *from = window.len();
+    Ok(None)
 }
 
 /// Parse a complete head (`raw` ends with the empty line).
@@ -224,6 +219,7 @@ fn parse_head(raw: &[u8], limits: &Limits) -> Result<Head, HttpError> {
         .iter()
         .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
         .collect();
+    check_host(&headers, minor_version)?;
     let framing = framing(&headers, minor_version, limits)?;
     let (mut close, mut keep) = (false, false);
     let mut expect_continue = false;
@@ -278,6 +274,16 @@ fn map_parse_error(e: httparse::Error, raw: &[u8], limits: &Limits) -> HttpError
         httparse::Error::HeaderValue => HttpError::BadHead("invalid header value"),
         httparse::Error::NewLine => HttpError::BadHead("invalid line ending"),
         httparse::Error::Token | httparse::Error::Status => HttpError::BadRequestLine,
+    }
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host` field, an HTTP/1.0 one at most. Two
+/// of them could route differently at a proxy and here, so both shapes are refused.
+fn check_host(headers: &[(String, Vec<u8>)], minor_version: u8) -> Result<(), HttpError> {
+    match headers.iter().filter(|(name, _)| name == "host").count() {
+        0 if minor_version >= 1 => Err(HttpError::MissingHost),
+        0 | 1 => Ok(()),
+        _ => Err(HttpError::DuplicateHost),
     }
 }
 
