@@ -101,7 +101,7 @@ fn malformed_bytes_do_not_kill_the_gateway() {
         b"POST /topics/a/events HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
         b"POST /topics/a/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"GET /topics/a/events HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
-        b"GET /%ZZ HTTP/1.1\r\n\r\n",
+        b"GET /%ZZ HTTP/1.1\r\nHost: x\r\n\r\n",
     ];
     for input in inputs {
         // Any answer (or a close) is acceptable here; what matters is that the server lives.
@@ -115,4 +115,40 @@ fn malformed_bytes_do_not_kill_the_gateway() {
         }
         gw.assert_alive();
     }
+}
+
+/// The request-smuggling shape of a bare LF inside a head: a proxy that splits lines on CRLF
+/// sees one header `X-A` and no chunked body; the gateway must not read `Transfer-Encoding`.
+#[test]
+fn bare_lf_in_a_head_is_400_and_nothing_is_published() {
+    let mut gw = Gateway::start(&[]);
+    let mut sub = common::sse::SseClient::connect(gw.addr(), "/topics/t/events", &[]);
+    let smuggle = b"POST /topics/t/events HTTP/1.1\r\nHost: x\r\nX-A: 1\nTransfer-Encoding: chunked\r\n\r\n9\r\nSMUGGLED!\r\n0\r\n\r\n";
+    let r = send_raw(gw.addr(), smuggle);
+    assert_error(&mut gw, "bare LF before Transfer-Encoding", r, 400);
+    let all_lf = b"POST /topics/t/events HTTP/1.1\nHost: x\nContent-Length: 5\n\nplain";
+    let r = send_raw(gw.addr(), all_lf);
+    assert_error(&mut gw, "bare LF line endings", r, 400);
+    // A marker published properly is the first (and only) event the subscriber sees.
+    gw.publish("t", "marker");
+    let events = sub.expect_events(1, std::time::Duration::from_secs(10));
+    assert_eq!(events[0].data, "marker");
+    assert!(sub
+        .events_for(std::time::Duration::from_millis(200))
+        .is_empty());
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host`, or any request with two, is a 400.
+#[test]
+fn missing_or_repeated_host_is_400() {
+    let mut gw = Gateway::start(&[]);
+    let r = send_raw(gw.addr(), b"GET /healthz HTTP/1.1\r\n\r\n");
+    assert_error(&mut gw, "no Host", r, 400);
+    let r = send_raw(
+        gw.addr(),
+        b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    );
+    assert_error(&mut gw, "two Host headers", r, 400);
+    let r = send_raw(gw.addr(), b"GET /healthz HTTP/1.0\r\n\r\n").expect("HTTP/1.0 answer");
+    assert_eq!(r.status, 200, "HTTP/1.0 needs no Host");
 }

@@ -138,3 +138,37 @@ fn subscribe_with_an_accept_that_excludes_event_stream_is_406() {
     .expect("an answer");
     assert_eq!(r.status, 406, "{}", r.text());
 }
+
+/// `HEAD` gets the `GET`'s status and headers and no body, so a keep-alive client reads the next
+/// answer from the right offset (a body here would be taken for the start of the next response).
+#[test]
+fn head_answers_carry_no_body_and_keep_alive_stays_in_step() {
+    let gw = Gateway::start(&[]);
+    let mut s = connect(gw.addr()).expect("connect");
+    let requests = "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
+                    HEAD /no/such/path HTTP/1.1\r\nHost: x\r\n\r\n\
+                    GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    s.write_all(requests.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    let mut heads = Vec::new();
+    for _ in 0..2 {
+        let len = common::http::read_head(&mut s, &mut buf).expect("HEAD answer");
+        let (status, headers) = common::http::parse_head(&buf[..len]).expect("head parses");
+        buf.drain(..len);
+        heads.push((status, headers));
+    }
+    assert_eq!(heads[0].0, 200);
+    assert_eq!(
+        common::http::find_header(&heads[0].1, "content-length"),
+        Some("3"),
+        "HEAD announces the GET's body length"
+    );
+    assert_eq!(heads[1].0, 404);
+    // Right after the two bodiless answers comes the GET's answer, not a stray body.
+    let r = read_response(&mut s, &mut buf, false).expect("GET answer after the HEADs");
+    assert_eq!(
+        (r.status, r.text()),
+        (200, "ok\n".to_owned()),
+        "the GET's answer is read from the right offset"
+    );
+}

@@ -16,7 +16,9 @@ mod response;
 use bytes::{Bytes, BytesMut};
 
 pub use error::HttpError;
-pub use response::{status_reason, write_continue, write_error, write_response};
+pub use response::{
+    status_reason, write_continue, write_error, write_response, write_response_head,
+};
 
 use chunked::ChunkedBody;
 use head::{Framing, Head, HeadScan};

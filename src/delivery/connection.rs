@@ -96,7 +96,10 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
                 request_deadline = None;
                 let keep_alive = req.keep_alive && !ctx.shutdown.is_triggered();
                 match handle(&ctx, &req).await {
-                    Handled::Respond(resp) => {
+                    Handled::Respond(mut resp) => {
+                        if req.method == Method::Head {
+                            resp = resp.for_head();
+                        }
                         if resp.status >= 400 && resp.status < 500 {
                             ShardMetrics::add(&ctx.metrics().http_client_errors_total, 1);
                         }

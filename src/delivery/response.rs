@@ -1,5 +1,5 @@
 //! A plain HTTP answer, and the headers every answer of this gateway carries.
-use crate::codec::http1::{write_error, write_response, HttpError};
+use crate::codec::http1::{write_error, write_response, write_response_head, HttpError};
 
 /// A complete (non-streaming) response.
 #[derive(Debug)]
@@ -8,6 +8,8 @@ pub struct Response {
     pub content_type: &'static str,
     pub body: Vec<u8>,
     pub headers: Vec<(&'static str, String)>,
+    /// The answer to a `HEAD` request: headers (with the body's length) but no body.
+    pub head_only: bool,
 }
 
 impl Response {
@@ -17,6 +19,7 @@ impl Response {
             content_type,
             body: body.into(),
             headers: Vec::new(),
+            head_only: false,
         }
     }
 
@@ -36,6 +39,12 @@ impl Response {
         self
     }
 
+    /// Answer a `HEAD` request: the same status and headers, no body.
+    pub fn for_head(mut self) -> Self {
+        self.head_only = true;
+        self
+    }
+
     /// Serialize, adding the shard header and, when configured, CORS.
     pub fn write(&self, out: &mut Vec<u8>, shard: usize, cors_origin: &str, keep_alive: bool) {
         let shard = shard.to_string();
@@ -45,14 +54,25 @@ impl Response {
         if !cors_origin.is_empty() {
             headers.push(("access-control-allow-origin", cors_origin));
         }
-        write_response(
-            out,
-            self.status,
-            self.content_type,
-            &headers,
-            &self.body,
-            keep_alive,
-        );
+        if self.head_only {
+            write_response_head(
+                out,
+                self.status,
+                self.content_type,
+                &headers,
+                self.body.len(),
+                keep_alive,
+            );
+        } else {
+            write_response(
+                out,
+                self.status,
+                self.content_type,
+                &headers,
+                &self.body,
+                keep_alive,
+            );
+        }
     }
 }
 

@@ -17,8 +17,38 @@ pub fn write_response(
     body: &[u8],
     keep_alive: bool,
 ) {
-    let bodiless = matches!(status, 100..=199 | 204 | 304);
-    out.reserve(128 + body.len());
+    write_response_head(
+        out,
+        status,
+        content_type,
+        extra_headers,
+        body.len(),
+        keep_alive,
+    );
+    if !is_bodiless(status) {
+        out.extend_from_slice(body);
+    }
+}
+
+/// 1xx, 204 and 304 never have a body (RFC 9110 §6.4.1).
+fn is_bodiless(status: u16) -> bool {
+    matches!(status, 100..=199 | 204 | 304)
+}
+
+/// The status line and header fields of [`write_response`], announcing a body of `body_len`
+/// bytes without writing it: the answer to a `HEAD` request, which carries the headers a `GET`
+/// would get and no body (RFC 9110 §9.3.2). Writing the body anyway would make a keep-alive
+/// client read it as the start of the next response.
+pub fn write_response_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    extra_headers: &[(&str, &str)],
+    body_len: usize,
+    keep_alive: bool,
+) {
+    let bodiless = is_bodiless(status);
+    out.reserve(128 + body_len);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
     out.push(b' ');
@@ -28,11 +58,7 @@ pub fn write_response(
         write_header(out, "Content-Type", content_type);
     }
     if !bodiless {
-        write_header(
-            out,
-            "Content-Length",
-            itoa::Buffer::new().format(body.len()),
-        );
+        write_header(out, "Content-Length", itoa::Buffer::new().format(body_len));
     }
     for (name, value) in extra_headers {
         write_header(out, name, value);
@@ -41,9 +67,6 @@ pub fn write_response(
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if !bodiless {
-        out.extend_from_slice(body);
-    }
 }
 
 /// The short error answer for a bad request: status from `err`, body `err.reason()` plus a
