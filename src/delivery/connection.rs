@@ -295,7 +295,7 @@ pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, sub: R
     }
     ctx.subscribers.borrow_mut().add(sub.clone());
     ShardMetrics::add(&ctx.metrics().sse_subscribers, 1);
-    if ctx.shutdown.is_triggered() {
+    if ctx.streams_draining.get() {
         sub.drain(ctx.config().sse.retry_ms);
     }
     let end = sse_session::run(ctx, stream, &sub).await;

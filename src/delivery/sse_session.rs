@@ -30,7 +30,9 @@ pub enum SessionEnd {
     WriteError,
 }
 
-/// How long a cut-off or draining client gets to take its last bytes before the socket closes.
+/// How long a cut-off client gets to take its last bytes before the socket closes. A draining
+/// client gets until the shard's drain deadline instead: what it still has queued are events
+/// whose publish was acknowledged, and the embedded broker's copy dies with the process.
 const LAST_WORDS: Duration = Duration::from_millis(500);
 
 /// Run the session until it ends. The subscriber must already be registered with the shard.
@@ -101,15 +103,11 @@ pub async fn run(
                 Err(_) => return Poll::Ready(SessionEnd::WriteError),
             }
         }
-        // The socket is full. A client that is being closed gets a little time, not forever.
-        if matches!(sub.state(), SubState::CutOff | SubState::Draining) {
+        // The socket is full. A client that was cut off gets a little time, not forever.
+        if sub.state() == SubState::CutOff {
             let timer = last_words.get_or_insert_with(|| Timer::new(LAST_WORDS));
             if Pin::new(timer).poll(cx).is_ready() {
-                return Poll::Ready(if sub.state() == SubState::CutOff {
-                    SessionEnd::CutOff
-                } else {
-                    SessionEnd::Drained
-                });
+                return Poll::Ready(SessionEnd::CutOff);
             }
         }
         Poll::Pending

@@ -84,6 +84,9 @@ pub struct Subscriber {
     /// An event was queued since the last heartbeat tick: the stream is not idle.
     event_since_beat: Cell<bool>,
     filter: Option<EventFilter>,
+    /// A drain asked for while catching up, with its `retry` hint: it takes effect when the
+    /// cursor reaches the history head, so the client first gets every event it is owed.
+    drain_pending: Cell<Option<u32>>,
     /// Per partition: no position asked for and no history when subscribed, so the first
     /// event this shard holds is where the subscription starts (not offset 0).
     from_live: RefCell<Vec<bool>>,
@@ -184,6 +187,7 @@ impl Subscriber {
             waker: RefCell::new(None),
             finished: Cell::new(false),
             event_since_beat: Cell::new(false),
+            drain_pending: Cell::new(None),
         }
     }
 
@@ -326,10 +330,18 @@ impl Subscriber {
         self.push_control(out.freeze());
     }
 
-    /// The gateway is draining: tell the client to come back after `retry_ms` and close.
+    /// The gateway is draining: tell the client to come back after `retry_ms` and close. A
+    /// subscriber still catching up first replays the rest of the history (the events it was
+    /// owed when the drain began; no more arrive by then), so the close comes when it is live.
     pub fn drain(&self, retry_ms: u32) {
-        if matches!(self.state.get(), SubState::CutOff | SubState::Draining) {
-            return;
+        match self.state.get() {
+            SubState::CutOff | SubState::Draining => return,
+            SubState::CatchingUp => {
+                self.drain_pending.set(Some(retry_ms));
+                self.wake();
+                return;
+            }
+            SubState::Live => {}
         }
         self.state.set(SubState::Draining);
         self.push_control(Bytes::from(format!(
@@ -403,6 +415,9 @@ impl Subscriber {
         }
         if caught_up {
             self.state.set(SubState::Live);
+            if let Some(retry_ms) = self.drain_pending.take() {
+                self.drain(retry_ms);
+            }
         }
         out
     }
@@ -626,6 +641,49 @@ mod tests {
             sub.idle_since_last_beat(),
             "a whole interval without events"
         );
+    }
+
+    #[test]
+    fn drain_while_catching_up_waits_for_the_history_head() {
+        let key = event(0).key.clone();
+        let mut histories = HashMap::new();
+        let mut history = History::new(crate::broker::memory::HistoryLimits {
+            max_events: 16,
+            max_bytes: 1 << 20,
+        });
+        for offset in 0..3 {
+            history.append(event(offset));
+        }
+        histories.insert(key.clone(), history);
+        let spec = SubscriptionSpec {
+            parts: vec![key],
+            start: vec![0],
+            from_live: vec![false],
+            filter: None,
+            kafka_backed: false,
+        };
+        let sub = Subscriber::new(1, spec, 7, 1 << 20);
+        sub.drain(500);
+        assert_eq!(
+            sub.state(),
+            SubState::CatchingUp,
+            "not closed before it has its events"
+        );
+        // A refill that stops short of the head (one frame's worth) keeps it catching up.
+        sub.refill(&histories, 1);
+        assert_eq!(sub.state(), SubState::CatchingUp);
+        sub.refill(&histories, 1 << 20);
+        assert_eq!(sub.state(), SubState::Draining);
+        let mut out = Vec::new();
+        let _ = sub.write_with(64, |s| {
+            for x in s {
+                out.extend_from_slice(x);
+            }
+            Ok::<usize, ()>(out.len())
+        });
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.matches("data: a").count(), 3, "{text:?}");
+        assert!(text.ends_with("retry: 500\n: gateway shutting down; reconnect to resume\n\n"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
 use crate::shard::routing::shard_for;
-use crate::shard::shutdown::{GlobalShutdown, LocalShutdown};
+use crate::shard::shutdown::{DrainBarrier, GlobalShutdown, LocalShutdown};
 use crate::telemetry::ShardMetrics;
 
 /// What all shards share (read-only after start, or atomics).
@@ -39,6 +39,10 @@ pub struct ShardContext {
     pub subscribers: RefCell<Registry>,
     pub histories: RefCell<HashMap<PartitionKey, History>>,
     pub shutdown: LocalShutdown,
+    /// Passed when no other shard can send an event for an acknowledged publish any more.
+    pub drain_barrier: DrainBarrier,
+    /// Set once this shard tells its SSE streams to close; streams opened later close at once.
+    pub streams_draining: Cell<bool>,
     pub open_connections: Cell<usize>,
     owned: RefCell<HashMap<PartitionKey, OwnedPartition>>,
     framer: RefCell<Framer>,
@@ -51,6 +55,7 @@ pub struct ShardContext {
 impl ShardContext {
     pub fn new(shared: Arc<Shared>, mesh: MeshEndpoint, kafka: Option<KafkaLink>) -> Self {
         let id = mesh.shard();
+        let peers = mesh.shards().saturating_sub(1);
         let epoch = shared.epoch;
         Self {
             id,
@@ -59,6 +64,8 @@ impl ShardContext {
             subscribers: RefCell::new(Registry::default()),
             histories: RefCell::new(HashMap::new()),
             shutdown: LocalShutdown::default(),
+            drain_barrier: DrainBarrier::new(peers),
+            streams_draining: Cell::new(false),
             open_connections: Cell::new(0),
             owned: RefCell::new(HashMap::new()),
             framer: RefCell::new(Framer::new(epoch)),
@@ -133,8 +140,32 @@ impl ShardContext {
             .unwrap_or(Err(PublishError::ShuttingDown))
     }
 
+    /// Start this shard's shutdown (its mesh task saw the process-wide flag): fence every other
+    /// shard, then wake the tasks that stop on shutdown. From here on no publish is appended
+    /// here (`append_as_owner` reads the same flag), so every event this shard broadcast for an
+    /// acknowledged publish is ahead of the fence in each ring.
+    pub fn begin_shutdown(&self) {
+        {
+            let mut mesh = self.mesh.borrow_mut();
+            for to in 0..self.shards() {
+                if to != self.id {
+                    mesh.send(to, MeshMsg::Fence);
+                }
+            }
+            mesh.ring_pending();
+        }
+        self.shutdown.trigger();
+    }
+
     /// Give each item its offset, frame it once and fan it out to every shard.
     fn append_as_owner(&self, key: &PartitionKey, items: &[PublishItem]) -> Reply {
+        // Checked at the owner, whichever shard read the request: once the flag is up this shard
+        // may have fenced its peers already, and an event appended now could reach a shard that
+        // has closed its streams (see `DrainBarrier`). Refusing is always safe.
+        if self.shared.shutdown.is_requested() {
+            ShardMetrics::add(&self.metrics().publishes_refused_total, 1);
+            return Err(PublishError::ShuttingDown);
+        }
         if self.mesh.borrow().max_backlog() >= self.config().mesh.max_backlog {
             ShardMetrics::add(&self.metrics().publishes_refused_total, 1);
             return Err(PublishError::Busy("fan-out backlog is full".into()));
@@ -200,6 +231,7 @@ impl ShardContext {
             MeshMsg::PublishDone { request_id, result } => {
                 self.publish_replies.complete(request_id, result);
             }
+            MeshMsg::Fence => self.drain_barrier.on_fence(),
         }
     }
 

@@ -31,6 +31,9 @@ pub enum MeshMsg {
         request_id: u64,
         result: Result<Vec<String>, PublishError>,
     },
+    /// The sender is shutting down: it acknowledges no more publishes, and every event it
+    /// broadcast for one it acknowledged is ahead of this in the ring (see `DrainBarrier`).
+    Fence,
 }
 
 /// A publish forwarded from the shard that read it to the shard that owns the partition.

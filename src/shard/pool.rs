@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures_lite::future::or;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
@@ -216,7 +217,7 @@ async fn mesh_loop(ctx: Rc<ShardContext>) {
     loop {
         bell.reset();
         if ctx.shared.shutdown.is_requested() && !ctx.shutdown.is_triggered() {
-            ctx.shutdown.trigger();
+            ctx.begin_shutdown();
         }
         let n = ctx.mesh.borrow_mut().drain_into(&mut batch, 1024);
         for msg in batch.drain(..) {
@@ -260,13 +261,32 @@ async fn heartbeat_loop(ctx: Rc<ShardContext>) {
     }
 }
 
-/// Tell every SSE client to reconnect elsewhere, then wait for connections to close.
+/// Wait until no other shard can send an event for an acknowledged publish, tell every SSE
+/// client to reconnect elsewhere once it has what it is owed, then wait for connections to close.
 async fn drain(ctx: &ShardContext) {
+    let deadline = Instant::now() + Duration::from_millis(ctx.config().server.drain_timeout_ms);
+    let barrier_passed = or(
+        async {
+            ctx.drain_barrier.wait().await;
+            true
+        },
+        async {
+            glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+            false
+        },
+    )
+    .await;
+    if !barrier_passed {
+        tracing::warn!(
+            shard = ctx.id,
+            "drain: not every shard fenced within server.drain_timeout_ms; closing streams anyway"
+        );
+    }
+    ctx.streams_draining.set(true);
     let retry = ctx.config().sse.retry_ms;
     for sub in ctx.subscribers.borrow().subscribers() {
         sub.drain(retry);
     }
-    let deadline = Instant::now() + Duration::from_millis(ctx.config().server.drain_timeout_ms);
     while ctx.open_connections.get() > 0 && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
