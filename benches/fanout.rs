@@ -8,7 +8,9 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sluicegate::broker::memory::History;
 use sluicegate::broker::{FramedEvent, PartitionKey};
-use sluicegate::delivery::subscriber::{Registry, Subscriber, SubscriptionSpec};
+use sluicegate::delivery::registry::Registry;
+use sluicegate::delivery::sse::SSE;
+use sluicegate::delivery::subscriber::{Subscriber, SubscriptionSpec};
 
 const SUBSCRIBERS: usize = 1000;
 
@@ -36,6 +38,7 @@ fn registry(composite: bool) -> Registry {
             SubscriptionSpec::live(parts),
             7,
             usize::MAX,
+            &SSE,
         ));
         sub.refill(&histories, 1); // no history: goes live at once
         reg.add(sub);

@@ -11,7 +11,7 @@ use glommio::net::TcpStream;
 
 use super::response::{sse_head, write_bad_request, Response};
 use super::routes::{route, Route};
-use super::sse_session::{self, SessionEnd};
+use super::sse::session::{self, SessionEnd};
 use super::subscriber::Subscriber;
 use super::{publish, subscribe};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
@@ -298,7 +298,7 @@ pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, sub: R
     if ctx.streams_draining.get() {
         sub.drain(ctx.config().sse.retry_ms);
     }
-    let end = sse_session::run(ctx, stream, &sub).await;
+    let end = session::run(ctx, stream, &sub).await;
     sub.mark_finished();
     ctx.subscribers.borrow_mut().remove(&sub);
     ShardMetrics::sub(&ctx.metrics().sse_subscribers, 1);

@@ -1,12 +1,15 @@
 //! Client-facing sessions: the listener, the HTTP request loop, publish, SSE subscribers.
 pub mod backfill;
+pub mod catchup;
 pub mod connection;
 pub mod filter;
 pub mod listener;
 pub mod publish;
+pub mod queue;
+pub mod registry;
 pub mod response;
 pub mod routes;
 pub mod sendmsg;
-pub mod sse_session;
+pub mod sse;
 pub mod subscribe;
 pub mod subscriber;

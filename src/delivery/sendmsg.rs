@@ -8,8 +8,7 @@
 use std::io::{self, IoSlice};
 use std::os::fd::RawFd;
 
-/// Most slices handed to one `sendmsg` (well under Linux's IOV_MAX of 1024).
-pub const MAX_SLICES: usize = 256;
+use super::queue::MAX_SLICES;
 
 /// Send `slices` without blocking. `WouldBlock` when the socket buffer is full.
 pub fn send_vectored(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {

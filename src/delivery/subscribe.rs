@@ -3,11 +3,10 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::filter::EventFilter;
 use super::publish::topic_from_segment;
 use super::response::Response;
+use super::sse::framing::{opening, SSE};
 use super::subscriber::{Gap, Subscriber, SubscriptionSpec, RESTART_REASON};
 use crate::broker::PartitionKey;
 use crate::codec::event_id::parse_cursor;
@@ -188,8 +187,14 @@ pub fn open(
         filter,
         kafka_backed,
     };
-    let sub = Rc::new(Subscriber::new(id, spec, ctx.epoch(), sse.max_queue_bytes));
-    sub.push_control(Bytes::from(format!("retry: {}\n: ok\n\n", sse.retry_ms)));
+    let sub = Rc::new(Subscriber::new(
+        id,
+        spec,
+        ctx.epoch(),
+        sse.max_queue_bytes,
+        &SSE,
+    ));
+    sub.push_control(opening(sse.retry_ms));
     if !restart_gaps.is_empty() {
         ShardMetrics::add(&ctx.metrics().resets_total, 1);
         sub.push_reset(RESTART_REASON, &restart_gaps);

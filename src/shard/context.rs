@@ -12,7 +12,7 @@ use crate::broker::memory::{Assigned, History, HistoryLimits, OwnedPartition};
 use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::codec::event_id;
 use crate::config::Config;
-use crate::delivery::subscriber::Registry;
+use crate::delivery::registry::Registry;
 use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;

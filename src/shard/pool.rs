@@ -16,6 +16,7 @@ use super::shutdown::GlobalShutdown;
 use crate::broker::kafka::{check_bootstrap, KafkaError, KafkaPlane};
 use crate::config::Config;
 use crate::delivery::listener::accept_loop;
+use crate::delivery::sse::framing::HEARTBEAT;
 use crate::telemetry::ShardMetrics;
 
 /// Why the gateway could not start or stopped with an error.
@@ -245,7 +246,7 @@ async fn mesh_loop(ctx: Rc<ShardContext>) {
 /// the last interval.
 async fn heartbeat_loop(ctx: Rc<ShardContext>) {
     let every = Duration::from_millis(ctx.config().sse.heartbeat_ms);
-    let beat = Bytes::from_static(b":\n\n");
+    let beat = Bytes::from_static(HEARTBEAT);
     loop {
         glommio::timer::sleep(every).await;
         if ctx.shutdown.is_triggered() {

@@ -15,9 +15,10 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
-use super::backfill;
-use super::sendmsg::{send_vectored, MAX_SLICES};
-use super::subscriber::{SubState, Subscriber};
+use crate::delivery::backfill;
+use crate::delivery::queue::MAX_SLICES;
+use crate::delivery::sendmsg::send_vectored;
+use crate::delivery::subscriber::{SubState, Subscriber};
 use crate::shard::context::ShardContext;
 use crate::telemetry::ShardMetrics;
 

@@ -1,0 +1,66 @@
+//! The subscribers of one shard, indexed by partition, and the fan-out of a live event to them.
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::subscriber::Subscriber;
+use crate::broker::{FramedEvent, PartitionKey};
+
+/// All subscribers of one shard.
+#[derive(Default)]
+pub struct Registry {
+    /// Per partition: (index of the partition in the subscriber's cursor, subscriber).
+    by_part: HashMap<PartitionKey, Vec<(usize, Rc<Subscriber>)>>,
+    all: HashMap<u64, Rc<Subscriber>>,
+    next_id: u64,
+}
+
+impl Registry {
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn add(&mut self, sub: Rc<Subscriber>) {
+        for (idx, key) in sub.parts().iter().enumerate() {
+            self.by_part
+                .entry(key.clone())
+                .or_default()
+                .push((idx, sub.clone()));
+        }
+        self.all.insert(sub.id, sub);
+    }
+
+    pub fn remove(&mut self, sub: &Subscriber) {
+        self.all.remove(&sub.id);
+        for key in sub.parts() {
+            if let Some(list) = self.by_part.get_mut(key) {
+                list.retain(|(_, s)| s.id != sub.id);
+                if list.is_empty() {
+                    self.by_part.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Offer a live event to every subscriber of its partition; returns how many queued it.
+    pub fn deliver(&self, event: &Rc<FramedEvent>) -> u64 {
+        let Some(list) = self.by_part.get(&event.key) else {
+            return 0;
+        };
+        list.iter()
+            .filter(|(idx, sub)| sub.offer_live(*idx, event))
+            .count() as u64
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    pub fn subscribers(&self) -> impl Iterator<Item = &Rc<Subscriber>> {
+        self.all.values()
+    }
+}

@@ -1,0 +1,74 @@
+//! How an SSE stream frames the per-subscriber pieces: a composite id line, the `reset` event,
+//! the cut-off and drain notices, the opening and heartbeat comments.
+use std::fmt::Write as _;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::codec::sse::{encode_comment, encode_event, SseEvent};
+use crate::delivery::subscriber::{Gap, StreamFraming};
+
+/// The SSE framing (stateless; one for every SSE subscriber).
+pub struct SseFraming;
+
+/// What SSE subscribers are created with.
+pub static SSE: SseFraming = SseFraming;
+
+/// The comment a stream with nothing to say for a whole heartbeat interval gets.
+pub const HEARTBEAT: &[u8] = b":\n\n";
+
+/// The first bytes of every stream: the reconnect delay and a comment (so a client, and a proxy,
+/// see the stream open before the first event).
+pub fn opening(retry_ms: u32) -> Bytes {
+    Bytes::from(format!("retry: {retry_ms}\n: ok\n\n"))
+}
+
+impl StreamFraming for SseFraming {
+    fn id_line(&self, out: &mut BytesMut, cursor: &str) {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(cursor.as_bytes());
+        out.extend_from_slice(b"\n");
+    }
+
+    fn reset(&self, reason: &str, gaps: &[Gap], cursor: &str) -> Bytes {
+        // `reason` is one of our own fixed sentences and topic names are validated to
+        // [A-Za-z0-9._-]: no JSON escaping needed.
+        let mut data = format!("{{\"reason\":\"{reason}\",\"partitions\":[");
+        for (i, g) in gaps.iter().enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            let _ = write!(
+                data,
+                "{{\"topic\":\"{}\",\"partition\":{},\"requested\":{},\"oldest\":{}}}",
+                g.key.topic, g.key.partition, g.requested, g.oldest
+            );
+        }
+        data.push_str("]}");
+        let mut out = BytesMut::new();
+        let ev = SseEvent {
+            id: Some(cursor),
+            event: Some("reset"),
+            data: data.as_bytes(),
+            retry_ms: None,
+        };
+        // Our own id, type and JSON never contain line breaks, so encoding cannot fail; if it
+        // ever did, an empty chunk is harmless.
+        let _ = encode_event(&mut out, &ev);
+        out.freeze()
+    }
+
+    fn cut_off_notice(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        encode_comment(
+            &mut out,
+            "disconnected: this client fell too far behind; reconnect with Last-Event-ID to resume",
+        );
+        out.freeze()
+    }
+
+    fn drain_notice(&self, retry_ms: u32) -> Bytes {
+        Bytes::from(format!(
+            "retry: {retry_ms}\n: gateway shutting down; reconnect to resume\n\n"
+        ))
+    }
+}

@@ -1,0 +1,137 @@
+//! Unit tests of a subscriber: heartbeats, cut-off, drain while catching up, composite ids.
+use super::*;
+use crate::broker::memory::HistoryLimits;
+use crate::delivery::sse::SSE;
+
+fn key() -> PartitionKey {
+    PartitionKey {
+        topic: "t".into(),
+        partition: 0,
+    }
+}
+
+fn event(offset: u64) -> Rc<FramedEvent> {
+    Rc::new(FramedEvent {
+        key: key(),
+        offset,
+        frame: Bytes::from_static(b"id: x-1\ndata: a\n\n"),
+        id_len: 8,
+        meta: Default::default(),
+    })
+}
+
+fn live_subscriber(max_queue: usize) -> Subscriber {
+    let sub = Subscriber::new(1, SubscriptionSpec::live(vec![key()]), 7, max_queue, &SSE);
+    sub.refill(&HashMap::new(), 1);
+    assert_eq!(sub.state(), SubState::Live);
+    sub
+}
+
+/// Write everything queued; the bytes that went out.
+fn take_all(sub: &Subscriber) -> String {
+    let mut out = Vec::new();
+    let _ = sub.write_with(64, |s| {
+        for x in s {
+            out.extend_from_slice(x);
+        }
+        Ok::<usize, ()>(out.len())
+    });
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn busy_streams_skip_the_next_heartbeat() {
+    let sub = live_subscriber(1 << 20);
+    assert!(
+        sub.idle_since_last_beat(),
+        "nothing sent yet: needs a heartbeat"
+    );
+    assert!(sub.offer_live(0, &event(0)));
+    take_all(&sub);
+    assert!(
+        !sub.idle_since_last_beat(),
+        "an event went out this interval"
+    );
+    assert!(
+        sub.idle_since_last_beat(),
+        "a whole interval without events"
+    );
+}
+
+#[test]
+fn cut_off_keeps_a_partly_written_frame_and_says_why() {
+    let sub = live_subscriber(40);
+    assert!(sub.offer_live(0, &event(0)));
+    // Write 3 bytes of the first frame, then overflow the queue.
+    let _ = sub.write_with(64, |_| Ok::<usize, ()>(3));
+    assert!(sub.offer_live(0, &event(1)));
+    assert!(sub.offer_live(0, &event(2)));
+    assert_eq!(sub.state(), SubState::CutOff);
+    let text = take_all(&sub);
+    assert!(
+        text.starts_with(" x-1\ndata: a\n\n:"),
+        "rest of the partly written frame: {text:?}"
+    );
+    assert!(text.contains("fell too far behind"), "{text:?}");
+    assert!(
+        !text.contains("data: a\n\nid:"),
+        "queued frames after the partial one are dropped: {text:?}"
+    );
+}
+
+#[test]
+fn drain_while_catching_up_waits_for_the_history_head() {
+    let mut histories = HashMap::new();
+    let mut history = History::new(HistoryLimits {
+        max_events: 16,
+        max_bytes: 1 << 20,
+    });
+    for offset in 0..3 {
+        history.append(event(offset));
+    }
+    histories.insert(key(), history);
+    let spec = SubscriptionSpec {
+        parts: vec![key()],
+        start: vec![0],
+        from_live: vec![false],
+        filter: None,
+        kafka_backed: false,
+    };
+    let sub = Subscriber::new(1, spec, 7, 1 << 20, &SSE);
+    sub.drain(500);
+    assert_eq!(
+        sub.state(),
+        SubState::CatchingUp,
+        "not closed before it has its events"
+    );
+    // A refill that stops short of the head (one frame's worth) keeps it catching up.
+    sub.refill(&histories, 1);
+    assert_eq!(sub.state(), SubState::CatchingUp);
+    sub.refill(&histories, 1 << 20);
+    assert_eq!(sub.state(), SubState::Draining);
+    let text = take_all(&sub);
+    assert_eq!(text.matches("data: a").count(), 3, "{text:?}");
+    assert!(text.ends_with("retry: 500\n: gateway shutting down; reconnect to resume\n\n"));
+}
+
+#[test]
+fn composite_subscribers_get_their_own_cursor_before_the_shared_body() {
+    let other = PartitionKey {
+        topic: "u".into(),
+        partition: 0,
+    };
+    let sub = Subscriber::new(
+        1,
+        SubscriptionSpec::live(vec![key(), other]),
+        7,
+        1 << 20,
+        &SSE,
+    );
+    sub.refill(&HashMap::new(), 1);
+    assert!(sub.offer_live(0, &event(0)));
+    assert!(sub.offer_live(0, &event(1)));
+    assert_eq!(
+        take_all(&sub),
+        "id: 7-1.0\ndata: a\n\nid: 7-2.0\ndata: a\n\n"
+    );
+}
