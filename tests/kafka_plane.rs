@@ -359,6 +359,7 @@ fn produced_records_are_acknowledged_and_come_back_through_the_consume_path() {
             key: Some(Bytes::from(format!("key-{}", i % 2))),
             headers: vec![("ce_type".to_owned(), Bytes::from("made.here"))],
             value: Bytes::from(format!("produced-{i}")),
+            id: None,
         })
         .collect();
     let command = PlaneCommand::Produce {

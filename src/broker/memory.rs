@@ -81,10 +81,14 @@ impl History {
     }
 
     /// Append the next event and trim to the limits (at least the newest event is kept).
+    ///
+    /// Offsets may skip forward: Kafka offsets that are not delivered (a record repeating an
+    /// idempotency key, a value SSE cannot carry, transaction markers) leave holes that no
+    /// subscriber, live or resuming, is meant to see. An offset going backwards cannot happen
+    /// with one FIFO ring per owner; if it does, what came before is forgotten rather than
+    /// replayed out of order.
     pub fn append(&mut self, event: Rc<FramedEvent>) {
-        if event.offset != self.head {
-            // A gap (should not happen with one FIFO ring per owner): what came before is no
-            // longer contiguous, so forget it rather than resume across the hole.
+        if event.offset < self.head {
             self.events.clear();
             self.bytes = 0;
         }
@@ -112,7 +116,8 @@ impl History {
 
     /// Events with offset >= `from`, oldest first.
     pub fn since(&self, from: u64) -> impl Iterator<Item = &Rc<FramedEvent>> {
-        let skip = from.saturating_sub(self.oldest()) as usize;
+        // Offsets ascend but may have holes, so search rather than index.
+        let skip = self.events.partition_point(|e| e.offset < from);
         self.events.iter().skip(skip)
     }
 }
@@ -150,6 +155,29 @@ mod tests {
         assert_eq!(h.since(0).count(), 3);
         h.append(ev(5, 995));
         assert_eq!(h.oldest(), 5, "bytes limit keeps only the newest");
+    }
+
+    #[test]
+    fn history_keeps_events_across_a_hole_and_replays_around_it() {
+        let limits = HistoryLimits {
+            max_events: 10,
+            max_bytes: 1000,
+        };
+        let mut h = History::new(limits);
+        for i in [0, 1, 3, 4] {
+            h.append(ev(i, 10));
+        }
+        assert_eq!((h.oldest(), h.head()), (0, 5));
+        let offsets = |h: &History, from| h.since(from).map(|e| e.offset).collect::<Vec<_>>();
+        assert_eq!(offsets(&h, 2), vec![3, 4], "from inside the hole");
+        assert_eq!(offsets(&h, 3), vec![3, 4]);
+        assert_eq!(offsets(&h, 1), vec![1, 3, 4]);
+        h.append(ev(2, 10));
+        assert_eq!(
+            offsets(&h, 0),
+            vec![2],
+            "an offset going back forgets the rest"
+        );
     }
 
     #[test]

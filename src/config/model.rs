@@ -239,6 +239,12 @@ pub struct KafkaConfig {
     pub ring_capacity: usize,
     /// Client id sent to the brokers. Default "sluicegate".
     pub client_id: String,
+    /// Idempotency keys (`?id=` / `Sluicegate-Id`, the `sluicegate-id` record header) the owner
+    /// shard remembers per partition; a record repeating one of them is not delivered (a
+    /// publisher's retry after a 504). The window is rebuilt from what the shard reads after a
+    /// start: a gateway starting at `latest` remembers nothing older. 0 turns it off.
+    /// Default 4096.
+    pub dedup_window: usize,
 }
 
 impl Default for KafkaConfig {
@@ -260,6 +266,7 @@ impl Default for KafkaConfig {
             event_type_field: String::new(),
             ring_capacity: 1024,
             client_id: "sluicegate".to_owned(),
+            dedup_window: 4096,
         }
     }
 }

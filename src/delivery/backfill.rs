@@ -4,12 +4,14 @@
 //! until it reaches the oldest event of the shard's history (from there the session's refill
 //! takes over, gap-free) or the partition's end as of the fetch; it queues at most half the
 //! subscriber's queue limit ahead of the socket, so a long backfill never trips the slow-
-//! consumer cut-off. Records no longer retained by Kafka become a `reset` event.
+//! consumer cut-off. Records no longer retained by Kafka become a `reset` event. A record that
+//! repeats an idempotency key read earlier in the same backfill is skipped, as the owner shard
+//! skips it live; a cursor between the two copies cannot know the first and sees the second.
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::subscriber::{Gap, SubState, Subscriber, GAP_REASON};
-use crate::broker::kafka::FetchError;
+use crate::broker::kafka::{FetchError, RecentIds};
 use crate::shard::context::ShardContext;
 
 /// Pause between attempts while the broker is unreachable (the stream keeps its heartbeats).
@@ -26,6 +28,7 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
     let key = sub.parts()[idx].clone();
     let high = ctx.config().sse.max_queue_bytes / 2;
     let mut settled = false;
+    let mut seen = RecentIds::new(ctx.config().kafka.dedup_window);
     loop {
         if sub.is_finished() || matches!(sub.state(), SubState::CutOff | SubState::Draining) {
             break;
@@ -51,8 +54,13 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
                         reached_history = true;
                         break;
                     }
-                    if let Some(event) = link.frame_for_backfill(&ctx, record) {
-                        sub.push_backfilled(idx, &event);
+                    let repeat = record
+                        .idempotency_key()
+                        .is_some_and(|id| seen.repeat_of(id, record.offset).is_some());
+                    if !repeat {
+                        if let Some(event) = link.frame_for_backfill(&ctx, record) {
+                            sub.push_backfilled(idx, &event);
+                        }
                     }
                     from = offset + 1;
                 }

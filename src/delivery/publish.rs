@@ -4,7 +4,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::response::Response;
-use crate::broker::kafka::{ProduceError, ProduceRecord};
+use crate::broker::kafka::{ProduceError, ProduceRecord, ID_HEADER};
 use crate::broker::{PartitionKey, PublishError, PublishItem};
 use crate::codec::event_id;
 use crate::codec::http1::Request;
@@ -183,7 +183,8 @@ fn passthrough_headers(req: &Request) -> Vec<(String, Bytes)> {
 }
 
 /// With Kafka: produce the events as one batch and answer once the broker acknowledged. They
-/// reach subscribers through the consume path like any other record.
+/// reach subscribers through the consume path like any other record. A failure is 503 when
+/// nothing was written and 504 when the outcome is unknown (see [`ProduceError::status`]).
 #[allow(clippy::too_many_arguments)]
 async fn produce_to_kafka(
     ctx: &ShardContext,
@@ -196,21 +197,26 @@ async fn produce_to_kafka(
     datas: Vec<Bytes>,
 ) -> Result<Response, Response> {
     link.partitions_or_answer(&topic)?;
-    if idempotency_key.is_some() {
+    let extra = passthrough_headers(req);
+    // The idempotency key travels in its own record header; a pass-through header of that
+    // name would make the owner drop records the publisher never meant as retries.
+    if extra.iter().any(|(name, _)| name == ID_HEADER) {
         return Err(Response::text(
             400,
-            "`id` (idempotency key) is not supported when publishing to Kafka",
+            format!("header Sluicegate-Header-{ID_HEADER} is reserved; use Sluicegate-Id"),
         ));
     }
-    let extra = passthrough_headers(req);
     let headers = link.publish_headers(event_type.as_deref(), &extra);
     let key = key.map(|k| Bytes::from(k.into_bytes()));
+    // Batches refuse `id` before this point, so an id belongs to exactly one record.
+    let id = idempotency_key.map(|k| Bytes::from(k.into_bytes()));
     let records = datas
         .into_iter()
         .map(|value| ProduceRecord {
             key: key.clone(),
             headers: headers.clone(),
             value,
+            id: id.clone(),
         })
         .collect();
     match link.produce(topic.into(), records).await {
@@ -223,11 +229,16 @@ async fn produce_to_kafka(
                 .collect();
             Ok(Response::json(200, ids_json(&ids)))
         }
-        Err(e @ (ProduceError::BrokerDown(_) | ProduceError::Timeout)) => {
-            Err(Response::text(503, e.to_string()).with_header("retry-after", "1"))
-        }
-        Err(e @ ProduceError::UnknownTopic(_)) => Err(Response::text(404, e.to_string())),
-        Err(e @ ProduceError::Rejected(_)) => Err(Response::text(502, e.to_string())),
+        Err(e) => Err(produce_failed(&e)),
+    }
+}
+
+/// The answer to a failed produce: status and `Retry-After` as the error decides them.
+fn produce_failed(e: &ProduceError) -> Response {
+    let response = Response::text(e.status(), e.to_string());
+    match e.retry_after() {
+        Some(seconds) => response.with_header("retry-after", seconds.to_string()),
+        None => response,
     }
 }
 

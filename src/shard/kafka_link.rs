@@ -1,5 +1,6 @@
-//! A shard's end of its Kafka broker plane: turn fetched records into framed events, send
-//! produce and catch-up fetch requests, and track topic metadata and broker state.
+//! A shard's end of its Kafka broker plane: turn fetched records into framed events (dropping
+//! repeats of an idempotency key), send produce and catch-up fetch requests, and track topic
+//! metadata and broker state.
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -12,7 +13,7 @@ use super::replies::Replies;
 use crate::broker::framing::Framer;
 use crate::broker::kafka::{
     BrokerState, EventTypeRule, FetchError, Fetched, KafkaPlane, KafkaRecord, PlaneCommand,
-    PlaneEvent, ProduceError, ProduceRecord, Produced,
+    PlaneEvent, ProduceError, ProduceRecord, Produced, RecentIds,
 };
 use crate::broker::{shared_headers, EventMeta, FramedEvent, PartitionKey};
 use crate::config::KafkaConfig;
@@ -37,6 +38,10 @@ pub struct KafkaLink {
     produces: Replies<ProduceReply>,
     fetches: Replies<FetchReply>,
     skipped_logged: Cell<bool>,
+    /// Per owned partition: idempotency keys seen recently (`kafka.dedup_window` each).
+    recent: RefCell<HashMap<(Arc<str>, i32), RecentIds>>,
+    dedup_window: usize,
+    duplicate_logged: Cell<bool>,
 }
 
 /// Why a Kafka topic cannot be served right now.
@@ -67,6 +72,9 @@ impl KafkaLink {
             produces: Replies::default(),
             fetches: Replies::default(),
             skipped_logged: Cell::new(false),
+            recent: RefCell::new(HashMap::new()),
+            dedup_window: config.dedup_window,
+            duplicate_logged: Cell::new(false),
         }
     }
 
@@ -137,6 +145,51 @@ impl KafkaLink {
         }
     }
 
+    /// True when `record` repeats an idempotency key seen recently in its partition: the
+    /// owner does not deliver it (the first copy was delivered). Every record with a key
+    /// passes through here once, in offset order, so the window is what this shard has read.
+    fn is_repeat(&self, ctx: &ShardContext, record: &KafkaRecord) -> bool {
+        let Some(id) = record.idempotency_key() else {
+            return false;
+        };
+        if self.dedup_window == 0 {
+            return false;
+        }
+        let first = self
+            .recent
+            .borrow_mut()
+            .entry((record.topic.clone(), record.partition))
+            .or_insert_with(|| RecentIds::new(self.dedup_window))
+            .repeat_of(id, record.offset);
+        let Some(first) = first else {
+            return false;
+        };
+        ShardMetrics::add(&ctx.metrics().kafka_duplicates_dropped_total, 1);
+        if !self.duplicate_logged.replace(true) {
+            tracing::info!(
+                topic = %record.topic, partition = record.partition, offset = record.offset,
+                first_offset = first,
+                "kafka record repeats an idempotency key (a publisher's retry); not delivered \
+                 (counted in sluicegate_kafka_duplicates_dropped_total; logged once)"
+            );
+        }
+        true
+    }
+
+    /// Remember keys read back from before a partition's start, delivering nothing.
+    fn remember_ids(&self, topic: Arc<str>, partition: i32, ids: &[(Bytes, i64)]) {
+        if self.dedup_window == 0 {
+            return;
+        }
+        let mut recent = self.recent.borrow_mut();
+        let window = recent
+            .entry((topic, partition))
+            .or_insert_with(|| RecentIds::new(self.dedup_window));
+        for (id, offset) in ids {
+            window.repeat_of(id, *offset);
+        }
+    }
+
     /// Frame a fetched record for one resuming subscriber.
     pub fn frame_for_backfill(
         &self,
@@ -172,10 +225,12 @@ impl KafkaLink {
             self.produces.cancel(request_id);
             return Err(ProduceError::BrokerDown(e));
         }
-        self.produces
-            .wait(request_id)
-            .await
-            .unwrap_or_else(|| Err(ProduceError::BrokerDown("gateway shutting down".into())))
+        // The plane had the command: it may have produced it before the gateway stopped.
+        self.produces.wait(request_id).await.unwrap_or_else(|| {
+            Err(ProduceError::Unacknowledged(
+                "the gateway is shutting down".into(),
+            ))
+        })
     }
 
     /// Read records of `key` from `offset` back from the broker (a resuming client).
@@ -266,6 +321,9 @@ fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
     match event {
         PlaneEvent::Records { records, .. } => {
             for record in &records {
+                if link.is_repeat(ctx, record) {
+                    continue;
+                }
                 let framed = link.frame_record(&mut ctx.framer(), record);
                 match framed {
                     Some(event) => ctx.broadcast(event),
@@ -273,6 +331,11 @@ fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
                 }
             }
         }
+        PlaneEvent::SeenIds {
+            topic,
+            partition,
+            ids,
+        } => link.remember_ids(topic, partition, &ids),
         PlaneEvent::ProduceDone { request_id, result } => {
             link.produces.complete(request_id, result)
         }
@@ -282,11 +345,15 @@ fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
             ShardMetrics::set(&ctx.metrics().kafka_broker_up, 1);
         }
         PlaneEvent::BrokerState(BrokerState::Down { reason }) => {
-            // Publishers waiting on a broker that just went away are answered now (503), not
-            // after the request timeout; a retry may duplicate a record that did get written,
-            // as with any timeout.
-            link.produces
-                .complete_all(|| Err(ProduceError::BrokerDown(reason.clone())));
+            // Publishers waiting on a broker that just went away are answered now, not after
+            // the request timeout. Their produce may have reached the broker before it went,
+            // so the answer is "outcome unknown" (504), never "not written": a retry with the
+            // same idempotency key is then delivered once.
+            link.produces.complete_all(|| {
+                Err(ProduceError::Unacknowledged(format!(
+                    "the connection to the broker was lost: {reason}"
+                )))
+            });
             *link.broker_down.borrow_mut() = Some(reason);
             ShardMetrics::set(&ctx.metrics().kafka_broker_up, 0);
         }

@@ -55,6 +55,10 @@ counters! {
     mesh_parked_total: "counter",
     /// Kafka records not delivered because their value is not UTF-8 text.
     kafka_records_skipped_total: "counter",
+    /// Kafka records not delivered because they repeat an idempotency key (Sluicegate-Id) seen
+    /// recently in their partition: a publisher's retry of a publish whose first attempt did
+    /// reach the broker.
+    kafka_duplicates_dropped_total: "counter",
     /// 1 while this shard's Kafka plane is connected to the brokers (0 without Kafka).
     kafka_broker_up: "gauge",
     /// 1 once this shard knows the partitions of every configured Kafka topic.

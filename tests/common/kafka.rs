@@ -417,16 +417,29 @@ pub fn metric_sum(page: &str, name: &str) -> Option<f64> {
 pub struct OwnBroker {
     dir: std::path::PathBuf,
     port: u16,
+    /// The port the broker tells clients to connect to (a proxy's), when not its own.
+    advertised: Option<u16>,
     child: Option<Child>,
 }
 
 impl OwnBroker {
     pub fn start() -> OwnBroker {
+        Self::start_with(None)
+    }
+
+    /// A broker that advertises `127.0.0.1:port` (where a test's proxy listens) instead of its
+    /// own address, so clients that follow the metadata keep going through the proxy.
+    pub fn start_advertising(port: u16) -> OwnBroker {
+        Self::start_with(Some(port))
+    }
+
+    fn start_with(advertised: Option<u16>) -> OwnBroker {
         let dir = std::env::temp_dir().join(unique("sluicegate-e2e-tansu"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let mut broker = OwnBroker {
             dir,
             port: super::free_port(),
+            advertised,
             child: None,
         };
         broker.launch();
@@ -445,13 +458,17 @@ impl OwnBroker {
     /// Starts tansu (again) on the same port and sqlite database; waits until it listens.
     pub fn launch(&mut self) {
         let url = format!("tcp://{}", self.addr());
+        let advertised = match self.advertised {
+            Some(port) => format!("tcp://127.0.0.1:{port}"),
+            None => url.clone(),
+        };
         let child = Command::new("tansu")
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(&self.dir)

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod kafka;
+pub mod kafka_proxy;
 pub mod sse;
 
 // Not every test file uses every re-export.

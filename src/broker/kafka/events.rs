@@ -17,6 +17,15 @@ pub enum PlaneEvent {
         /// The partition's next offset to be written, as of this fetch.
         high_watermark: i64,
     },
+    /// Idempotency keys of records before where a partition's fetch loop started (read back
+    /// once, at most `kafka.dedup_window` records): the owner remembers them without
+    /// delivering anything, so a retry of a publish written before the start is still dropped.
+    SeenIds {
+        topic: Arc<str>,
+        partition: i32,
+        /// `(key, offset)` in offset order.
+        ids: Vec<(Bytes, i64)>,
+    },
     /// The answer to [`PlaneCommand::Fetch`].
     FetchDone {
         request_id: u64,
@@ -80,6 +89,10 @@ pub struct ProduceRecord {
     pub key: Option<Bytes>,
     pub headers: Vec<(String, Bytes)>,
     pub value: Bytes,
+    /// The publisher's idempotency key. Written as the [`super::record::ID_HEADER`] header, and
+    /// (when there is no `key`) hashed to pick the partition, so a retry lands where the first
+    /// attempt did and the owner shard can recognise the repeat.
+    pub id: Option<Bytes>,
 }
 
 /// Where a produced record landed.
@@ -89,22 +102,58 @@ pub struct Produced {
     pub offset: i64,
 }
 
-/// Why a produce failed. `BrokerDown` and `Timeout` are worth a 503 with `Retry-After`.
+/// Why a produce failed, split by what the publisher may assume about the records.
+///
+/// The HTTP answer of each is decided here, in one place ([`ProduceError::status`],
+/// [`ProduceError::retry_after`]), as a plain status number: this layer names no response type.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProduceError {
-    /// Not connected to the brokers: refused at once, nothing was sent.
-    #[error("kafka unavailable: {0}")]
+    /// Refused before any produce request was issued (the broker is known to be down, the
+    /// plane's command ring is full, or finding the partition failed): nothing was written.
+    #[error("kafka unavailable, nothing was written: {0}")]
     BrokerDown(String),
+    /// A produce request was issued but no acknowledgement came back (connection lost, or no
+    /// answer within `kafka.request_timeout_ms`): the records may or may not have been written.
+    /// rskafka retries a broken connection internally, so which attempt's bytes reached the
+    /// broker cannot be known from the final error: any transport failure after issuing counts.
+    #[error(
+        "the broker did not acknowledge ({0}); the events may or may not have been written; \
+         retry with the same Sluicegate-Id to publish at most once"
+    )]
+    Unacknowledged(String),
     /// The topic does not exist (or has no such partition).
     #[error("unknown kafka topic or partition: {0}")]
     UnknownTopic(String),
-    /// No acknowledgement within `kafka.request_timeout_ms`; the records may or may not have
-    /// been written.
-    #[error("kafka did not acknowledge within the timeout")]
-    Timeout,
     /// The broker refused the records (too large, ...).
     #[error("kafka refused the records: {0}")]
     Rejected(String),
+}
+
+impl ProduceError {
+    /// The HTTP status a publisher gets: 503 "nothing written, retry later", 504 "outcome
+    /// unknown", 404 unknown topic, 502 the broker said no.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BrokerDown(_) => 503,
+            Self::Unacknowledged(_) => 504,
+            Self::UnknownTopic(_) => 404,
+            Self::Rejected(_) => 502,
+        }
+    }
+
+    /// Seconds worth waiting before a retry, when a retry may help.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::BrokerDown(_) | Self::Unacknowledged(_) => Some(1),
+            Self::UnknownTopic(_) | Self::Rejected(_) => None,
+        }
+    }
+
+    /// True when records may have reached the broker: a failure that says so outranks one
+    /// that says "nothing written" when a batch spans partitions.
+    pub fn may_have_written(&self) -> bool {
+        matches!(self, Self::Unacknowledged(_))
+    }
 }
 
 /// What a shard asks its plane to do.

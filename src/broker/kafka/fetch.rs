@@ -16,7 +16,7 @@ use crate::config::StartPosition;
 
 use super::connect::{build_client, describe, is_transport, protocol_error};
 use super::events::{FetchError, Fetched, PlaneEvent};
-use super::record::KafkaRecord;
+use super::record::{KafkaRecord, ID_HEADER};
 use super::worker::{Inner, Unavailable};
 
 /// An empty fetch that came back sooner than this did not long-poll (a broker that ignores
@@ -85,6 +85,9 @@ pub(crate) async fn run(inner: Rc<Inner>, topic: Arc<str>, partition: i32, start
             None => match resolve_start(&inner, &conn.partition, start).await {
                 Ok(offset) => {
                     tracing::debug!(%topic, partition, offset, "kafka: starting fetch");
+                    if !seed_ids(&inner, &topic, partition, &conn.partition, offset).await {
+                        return;
+                    }
                     next = Some(offset);
                     Step::Continue
                 }
@@ -162,6 +165,70 @@ async fn fetch_once(
     } else {
         Step::Stop
     }
+}
+
+/// Read back the idempotency keys of up to `kafka.dedup_window` records before `start` and
+/// hand them to the shard, so its window of recent keys covers what was written before this
+/// loop started (a gateway starting at `latest`, or restarted). Best effort: a failure only
+/// logs, the window then starts empty. False when the shard is gone.
+async fn seed_ids(
+    inner: &Inner,
+    topic: &Arc<str>,
+    partition: i32,
+    pc: &PartitionClient,
+    start: i64,
+) -> bool {
+    let window = i64::try_from(inner.settings.dedup_window).unwrap_or(i64::MAX);
+    let mut from = start.saturating_sub(window).max(0);
+    let mut ids = Vec::new();
+    let mut moved_to_earliest = false;
+    while from < start {
+        let request = pc.fetch_records(from, 1..inner.settings.fetch_max_bytes, 0);
+        let records = match tokio::time::timeout(inner.settings.request_timeout, request).await {
+            Ok(Ok((records, _))) => records,
+            // Below the log start (Kafka; tansu answers with what it has): start there, once.
+            Ok(Err(err))
+                if !moved_to_earliest
+                    && matches!(protocol_error(&err), Some(ProtocolError::OffsetOutOfRange)) =>
+            {
+                moved_to_earliest = true;
+                match get_offset(inner, pc, OffsetAt::Earliest).await {
+                    Ok(earliest) if earliest > from => {
+                        from = earliest;
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
+            Ok(Err(err)) => {
+                tracing::debug!(%topic, partition, error = %describe(&err), "kafka: cannot read back idempotency keys");
+                break;
+            }
+            Err(_) => break,
+        };
+        let Some(last) = records.last().map(|r| r.offset) else {
+            break;
+        };
+        for r in records {
+            if r.offset < from || r.offset >= start {
+                continue;
+            }
+            if let Some(id) = r.record.headers.get(ID_HEADER).filter(|v| !v.is_empty()) {
+                ids.push((Bytes::copy_from_slice(id), r.offset));
+            }
+        }
+        from = last + 1;
+    }
+    if ids.is_empty() {
+        return true;
+    }
+    tracing::debug!(%topic, partition, keys = ids.len(), "kafka: idempotency keys read back");
+    let event = PlaneEvent::SeenIds {
+        topic: Arc::clone(topic),
+        partition,
+        ids,
+    };
+    inner.sink.push(event).await
 }
 
 /// Our next offset is no longer (or not yet) in the log. Below the log start, retention

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`assign`]: pure partition → shard assignment.
 //! - [`record`]: [`KafkaRecord`] and where its SSE event type comes from.
+//! - [`dedup`]: [`RecentIds`], the owner's window of idempotency keys seen per partition.
 //! - [`events`]: the messages between a shard and its plane ([`PlaneEvent`], [`PlaneCommand`]).
 //! - [`plane`]: [`KafkaPlane`], the shard-side handle, and `spawn` of the plane thread.
 //! - `worker`, `fetch`, `produce`, `sink`, `connect`: the tokio side (supervisor with
@@ -17,6 +18,7 @@
 pub mod assign;
 pub mod backoff;
 mod connect;
+pub mod dedup;
 pub mod events;
 mod fetch;
 pub mod plane;
@@ -27,12 +29,13 @@ mod worker;
 
 pub use assign::{owner_of, partitions_for_shard};
 pub use connect::check_bootstrap;
+pub use dedup::RecentIds;
 pub use events::{
     BrokerState, FetchError, Fetched, PlaneCommand, PlaneEvent, ProduceError, ProduceRecord,
     Produced,
 };
 pub use plane::KafkaPlane;
-pub use record::{EventTypeRule, KafkaRecord};
+pub use record::{EventTypeRule, KafkaRecord, ID_HEADER};
 
 /// Why the Kafka plane could not start or the start-up check failed. Each message names what
 /// to fix.

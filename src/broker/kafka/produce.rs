@@ -1,5 +1,7 @@
 //! Producing: one request per partition per command, answered after the broker acknowledged;
-//! refused at once while the plane is disconnected.
+//! refused at once while the plane is disconnected. A failure before the produce request was
+//! issued is "nothing written" (`BrokerDown`); one after it is "outcome unknown"
+//! (`Unacknowledged`).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -15,6 +17,7 @@ use crate::shard::routing::partition_for_key;
 
 use super::connect::{describe, is_transport, protocol_error};
 use super::events::{PlaneEvent, ProduceError, ProduceRecord, Produced};
+use super::record::ID_HEADER;
 use super::worker::{Inner, Unavailable};
 
 pub(crate) async fn run(
@@ -36,13 +39,24 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// A failure before any produce request went out (metadata, partition lookup): nothing was
+/// written, whatever the cause.
 fn unavailable(err: Unavailable) -> ProduceError {
     match err {
         Unavailable::Down(reason) => ProduceError::BrokerDown(reason),
-        Unavailable::Failed(err) => produce_error(&err),
+        Unavailable::Failed(err) => match protocol_error(&err) {
+            Some(ProtocolError::UnknownTopicOrPartition) => {
+                ProduceError::UnknownTopic(describe(&err))
+            }
+            _ if is_transport(&err) => ProduceError::BrokerDown(describe(&err)),
+            _ => ProduceError::Rejected(describe(&err)),
+        },
     }
 }
 
+/// A failure of an issued produce request. A broker's error code is an answer (nothing
+/// written); a transport failure is not, and rskafka may have sent the request (even more
+/// than once: it retries broken connections) before it gave up.
 fn produce_error(err: &RsError) -> ProduceError {
     if matches!(
         protocol_error(err),
@@ -50,10 +64,27 @@ fn produce_error(err: &RsError) -> ProduceError {
     ) {
         ProduceError::UnknownTopic(describe(err))
     } else if is_transport(err) {
-        ProduceError::BrokerDown(describe(err))
+        ProduceError::Unacknowledged(describe(err))
     } else {
         ProduceError::Rejected(describe(err))
     }
+}
+
+/// The answer for a command whose batches (one per partition) did not all succeed. A failure
+/// that may have written outranks one that did not; and when another partition's batch was
+/// written, "nothing written" would be false, so the answer is "outcome unknown" then too.
+fn combine(errors: Vec<ProduceError>, some_written: bool) -> Option<ProduceError> {
+    let worst = errors
+        .iter()
+        .find(|e| e.may_have_written())
+        .or_else(|| errors.first())
+        .cloned()?;
+    if some_written && !worst.may_have_written() {
+        return Some(ProduceError::Unacknowledged(format!(
+            "part of the batch was written, the rest failed: {worst}"
+        )));
+    }
+    Some(worst)
 }
 
 async fn produce(
@@ -76,14 +107,18 @@ async fn produce(
     for (index, (record, target)) in records.into_iter().zip(targets).enumerate() {
         let batch = batches.entry(target).or_default();
         batch.0.push(index);
+        let mut headers: BTreeMap<String, Vec<u8>> = record
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, value.to_vec()))
+            .collect();
+        if let Some(id) = record.id {
+            headers.insert(ID_HEADER.to_owned(), id.to_vec());
+        }
         batch.1.push(Record {
             key: record.key.map(|k| k.to_vec()),
             value: Some(record.value.to_vec()),
-            headers: record
-                .headers
-                .into_iter()
-                .map(|(name, value)| (name, value.to_vec()))
-                .collect(),
+            headers,
             timestamp,
         });
     }
@@ -105,10 +140,12 @@ async fn produce(
         };
         total
     ];
-    let mut first_error = None;
+    let mut errors = Vec::new();
+    let mut some_written = false;
     for task in tasks {
         match task.await {
             Ok(Ok((target, indexes, offsets))) => {
+                some_written = true;
                 for (index, offset) in indexes.into_iter().zip(offsets) {
                     if let Some(slot) = out.get_mut(index) {
                         *slot = Produced {
@@ -118,21 +155,20 @@ async fn produce(
                     }
                 }
             }
-            Ok(Err(err)) => {
-                first_error.get_or_insert(err);
-            }
-            Err(join) => {
-                first_error.get_or_insert(ProduceError::Rejected(join.to_string()));
-            }
+            Ok(Err(err)) => errors.push(err),
+            // The task ended without its answer (the plane is stopping): it may have sent.
+            Err(join) => errors.push(ProduceError::Unacknowledged(join.to_string())),
         }
     }
-    match first_error {
+    match combine(errors, some_written) {
         Some(err) => Err(err),
         None => Ok(out),
     }
 }
 
-/// The partition of each record: the one asked for, else by key hash, else round robin.
+/// The partition of each record: the one asked for, else by key hash, else by idempotency key
+/// hash (a retry must land on the first attempt's partition, where its owner can see the
+/// repeat), else round robin.
 async fn choose_partitions(
     inner: &Inner,
     topic: &Arc<str>,
@@ -150,7 +186,7 @@ async fn choose_partitions(
     let targets = records
         .iter()
         .map(|r| {
-            let p = match &r.key {
+            let p = match r.key.as_ref().or(r.id.as_ref()) {
                 Some(key) => partition_for_key(key, count),
                 None => inner.next_round_robin(count),
             };
@@ -180,8 +216,37 @@ async fn produce_batch(
             Err(produce_error(&err))
         }
         Err(_) => {
-            inner.report_failure(generation, "produce got no answer in time".to_owned());
-            Err(ProduceError::Timeout)
+            let reason = format!(
+                "no answer within {} ms",
+                inner.settings.request_timeout.as_millis()
+            );
+            inner.report_failure(generation, reason.clone());
+            Err(ProduceError::Unacknowledged(reason))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn down() -> ProduceError {
+        ProduceError::BrokerDown("down".into())
+    }
+
+    #[test]
+    fn a_failure_that_may_have_written_wins() {
+        let unknown = ProduceError::Unacknowledged("reset".into());
+        assert_eq!(combine(vec![down(), unknown.clone()], false), Some(unknown));
+        assert_eq!(combine(vec![down()], false), Some(down()));
+        assert_eq!(combine(Vec::new(), true), None);
+    }
+
+    #[test]
+    fn nothing_written_is_not_claimed_when_another_partition_was_written() {
+        let got = combine(vec![down()], true).expect("an error");
+        assert_eq!(got.status(), 504, "{got}");
+        let rejected = ProduceError::Rejected("too large".into());
+        assert_eq!(combine(vec![rejected], true).map(|e| e.status()), Some(504));
     }
 }

@@ -10,6 +10,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use simd_json::prelude::ValueAsScalar;
 
+/// The record header carrying a publisher's idempotency key (`?id=` / `Sluicegate-Id`): the
+/// owner shard drops a record whose key it saw recently in the same partition.
+pub const ID_HEADER: &str = "sluicegate-id";
+
 /// One Kafka record with its place in the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaRecord {
@@ -27,6 +31,11 @@ pub struct KafkaRecord {
 }
 
 impl KafkaRecord {
+    /// The publisher's idempotency key, when the record carries one.
+    pub fn idempotency_key(&self) -> Option<&Bytes> {
+        self.header(ID_HEADER).filter(|v| !v.is_empty())
+    }
+
     /// The first header with this name.
     pub fn header(&self, name: &str) -> Option<&Bytes> {
         self.headers

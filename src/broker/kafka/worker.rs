@@ -37,6 +37,9 @@ pub(crate) struct Settings {
     pub request_timeout: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Idempotency keys the shard remembers per partition: also how far back a fetch loop
+    /// reads, before its start offset, to rebuild that window (0 = not at all).
+    pub dedup_window: usize,
     pub shard: usize,
     pub shards: usize,
 }
@@ -69,6 +72,7 @@ impl Settings {
             request_timeout: Duration::from_millis(c.request_timeout_ms.max(1)),
             backoff_initial: Duration::from_millis(c.backoff_initial_ms),
             backoff_max: Duration::from_millis(c.backoff_max_ms),
+            dedup_window: c.dedup_window,
             shard,
             shards,
         })
