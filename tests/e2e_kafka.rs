@@ -617,3 +617,77 @@ fn harness_produces_and_consumes_with_kafka_python() {
     assert_eq!(got[1].key, None);
     assert_eq!(cursor("0-5.0.12"), [5, 0, 12]);
 }
+
+/// A cursor past the end of a partition, as a client holds after the topic was deleted and
+/// created again (offsets start over): the client gets a `reset` naming the partition, then the
+/// partition's events from its start, then live ones. Before the fix a shard that held a history
+/// of the partition marked such a client live at the bogus cursor and dropped every event below
+/// it, so the client saw only heartbeats.
+#[test]
+fn resume_past_the_partition_end_gets_a_reset_then_the_events() {
+    let b = broker();
+    let topic = unique("e2e-recreated");
+    create_topic(&b, &topic, 1);
+    let gw = kafka_gateway(&b, &[&topic], 2, &["--set", "sse.heartbeat_ms=300"]);
+    // Live subscribers on every shard see the three records arrive, so every shard holds them
+    // in its history (the case that went wrong) before the old cursor comes back.
+    let mut live = subscribers_on_every_shard(&gw, &format!("/topics/{topic}/events"), 2);
+    produce(
+        &b,
+        &topic,
+        &(0..3)
+            .map(|i| Rec::at(0, &format!("r{i}")))
+            .collect::<Vec<_>>(),
+    );
+    for sub in &mut live {
+        let got = sub.expect_events(3, EVENT_WAIT);
+        assert_eq!(
+            got.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+            ["r0", "r1", "r2"]
+        );
+    }
+    let mut resumed = subscribers_on_every_shard(
+        &gw,
+        &format!("/topics/{topic}/events?lastEventId=0-5000"),
+        2,
+    );
+    let reset = format!(
+        "reset {{\"reason\":\"Last-Event-ID is past the end of the partition (was the topic re-created?)\",\
+         \"partitions\":[{{\"topic\":\"{topic}\",\"partition\":0,\"requested\":5000,\"oldest\":0}}]}}"
+    );
+    for sub in &mut resumed {
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            match sub.next_event(EVENT_WAIT) {
+                Some(ev) => got.push(ev),
+                None => break,
+            }
+        }
+        let seen: Vec<String> = got
+            .iter()
+            .map(|e| {
+                if e.event_type == "reset" {
+                    format!("reset {}", compact_json(&e.data))
+                } else {
+                    format!("{} {}", e.last_event_id, e.data)
+                }
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [reset.as_str(), "0-1 r0", "0-2 r1", "0-3 r2"],
+            "shard {:?}",
+            sub.shard()
+        );
+    }
+    produce(&b, &topic, &[Rec::at(0, "live")]);
+    for sub in &mut resumed {
+        let live = sub.expect_events(1, EVENT_WAIT);
+        assert_eq!(
+            (live[0].last_event_id.as_str(), live[0].data.as_str()),
+            ("0-4", "live"),
+            "shard {:?}: live events follow",
+            sub.shard()
+        );
+    }
+}

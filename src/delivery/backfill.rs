@@ -10,7 +10,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::subscriber::{Gap, SubState, Subscriber, GAP_REASON};
+use super::subscriber::{Gap, SubState, Subscriber, GAP_REASON, PAST_END_REASON};
 use crate::broker::kafka::{FetchError, RecentIds};
 use crate::shard::context::ShardContext;
 
@@ -37,9 +37,17 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
             glommio::timer::sleep(QUEUE_WAIT).await;
             continue;
         }
-        // Stop where the shard's own history starts: the refill serves it from memory.
-        let history_start = ctx.histories.borrow().get(&key).map(|h| h.oldest());
-        if history_start.is_some_and(|oldest| from >= oldest) {
+        // Stop where the shard's own history starts: the refill serves it from memory. Not
+        // when the cursor is past the history's head: only the broker can tell whether that is
+        // a position it has not delivered yet or one past the partition's end.
+        let (history_start, history_head) = ctx
+            .histories
+            .borrow()
+            .get(&key)
+            .map_or((None, None), |h| (Some(h.oldest()), Some(h.head())));
+        if history_start.is_some_and(|oldest| from >= oldest)
+            && history_head.is_some_and(|head| from <= head)
+        {
             settled = true;
             break;
         }
@@ -85,12 +93,20 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
                     crate::telemetry::ShardMetrics::add(&ctx.metrics().resets_total, 1);
                     continue;
                 }
-                // Past the end (a forged or corrupted cursor from the future): continue live
-                // from the real end rather than skip records until the bogus offset.
-                from = latest;
+                // Past the end: the topic was re-created (offsets start again) or the id was
+                // forged. Every record the partition holds is news to this client, so say so
+                // with a reset and replay it from the start rather than wait, silently, for the
+                // offsets to catch up with the bogus cursor.
+                let gap = Gap {
+                    key: key.clone(),
+                    requested: from,
+                    oldest: earliest,
+                };
+                from = earliest.min(latest);
                 sub.rewind_cursor(idx, from);
-                settled = true;
-                break;
+                sub.push_reset(PAST_END_REASON, std::slice::from_ref(&gap));
+                crate::telemetry::ShardMetrics::add(&ctx.metrics().resets_total, 1);
+                continue;
             }
             Err(e) => {
                 tracing::debug!(shard = ctx.id, error = %e, "backfill fetch failed; retrying");
