@@ -11,6 +11,7 @@ use sluicegate::broker::{FramedEvent, PartitionKey};
 use sluicegate::delivery::registry::Registry;
 use sluicegate::delivery::sse::SSE;
 use sluicegate::delivery::subscriber::{Subscriber, SubscriptionSpec};
+use sluicegate::delivery::writer::Writer;
 
 const SUBSCRIBERS: usize = 1000;
 
@@ -68,12 +69,14 @@ fn fanout(c: &mut Criterion) {
             "offer_and_write_single_topic"
         };
         let reg = registry(composite);
+        // No sockets attached: nothing is scheduled, the loop below writes every queue.
+        let writer = Writer::default();
         let mut offset = 0;
         g.bench_function(name, |b| {
             b.iter(|| {
                 let ev = event(offset);
                 offset += 1;
-                black_box(reg.deliver(&ev));
+                black_box(reg.deliver(&ev, &writer));
                 let mut bytes = 0;
                 for sub in reg.subscribers() {
                     let _ = sub.write_with(256, |slices| {

@@ -13,3 +13,4 @@ pub mod sendmsg;
 pub mod sse;
 pub mod subscribe;
 pub mod subscriber;
+pub mod writer;

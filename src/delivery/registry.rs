@@ -2,7 +2,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::subscriber::Subscriber;
+use super::subscriber::{Offer, Subscriber};
+use super::writer::Writer;
 use crate::broker::{FramedEvent, PartitionKey};
 
 /// All subscribers of one shard.
@@ -42,14 +43,33 @@ impl Registry {
         }
     }
 
-    /// Offer a live event to every subscriber of its partition; returns how many queued it.
-    pub fn deliver(&self, event: &Rc<FramedEvent>) -> u64 {
+    /// Offer a live event to every subscriber of its partition, putting those the writer
+    /// should serve on its ready list; returns how many queued it.
+    ///
+    /// The walk starts at a different subscriber for each event (the offset picks it), so the
+    /// order in which sockets are written rotates: with thousands of subscribers the last one
+    /// served waits the whole fan-out, and that should not always be the same client.
+    pub fn deliver(&self, event: &Rc<FramedEvent>, writer: &Writer) -> u64 {
         let Some(list) = self.by_part.get(&event.key) else {
             return 0;
         };
-        list.iter()
-            .filter(|(idx, sub)| sub.offer_live(*idx, event))
-            .count() as u64
+        let start = (event.offset % list.len() as u64) as usize;
+        let (tail, head) = list.split_at(start);
+        let mut queued = 0;
+        for (idx, sub) in head.iter().chain(tail) {
+            match sub.offer_live(*idx, event) {
+                Offer::Skipped => {}
+                Offer::Queued => queued += 1,
+                Offer::Schedule => {
+                    queued += 1;
+                    writer.schedule(sub.clone());
+                }
+            }
+        }
+        if writer.pending() > 0 {
+            writer.notify();
+        }
+        queued
     }
 
     pub fn len(&self) -> usize {

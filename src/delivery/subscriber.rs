@@ -17,7 +17,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::catchup::{Cursor, Step};
 use super::filter::EventFilter;
-use super::queue::{Chunk, FrameQueue};
+use super::queue::{Chunk, FrameQueue, MAX_SLICES};
+use super::sendmsg::AttachedSocket;
 use crate::broker::memory::History;
 use crate::broker::{FramedEvent, PartitionKey};
 use crate::codec::event_id;
@@ -35,6 +36,24 @@ pub enum SubState {
     CutOff,
     /// The gateway is draining: send what is queued (a reconnect hint) and close.
     Draining,
+}
+
+/// What [`Subscriber::offer_live`] did with an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// Not for this subscriber now (catching up, closing, or already sent).
+    Skipped,
+    /// Queued; the subscriber is already scheduled or its session writes for it.
+    Queued,
+    /// Queued, and the subscriber must be put on the shard writer's ready list.
+    Schedule,
+}
+
+/// What one [`Subscriber::write_scheduled`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Flushed {
+    pub writes: u64,
+    pub bytes: u64,
 }
 
 /// How a transport frames what is not a shared event frame. Events themselves are framed once
@@ -98,6 +117,13 @@ struct State {
     drain_pending: Option<u32>,
     /// Where composite id lines are formatted (see [`ID_ARENA`]).
     id_arena: BytesMut,
+    /// The socket the shard writer may write to directly, while the session runs.
+    socket: Option<AttachedSocket>,
+    /// On the shard writer's ready list.
+    scheduled: bool,
+    /// The socket was full: the session waits for room and writes until the queue is empty;
+    /// until then the writer leaves this subscriber alone.
+    blocked: bool,
 }
 
 impl State {
@@ -150,6 +176,9 @@ impl Subscriber {
                 event_since_beat: false,
                 drain_pending: None,
                 id_arena: BytesMut::new(),
+                socket: None,
+                scheduled: false,
+                blocked: false,
             }),
         }
     }
@@ -218,17 +247,76 @@ impl Subscriber {
         }
     }
 
-    /// A live event of `parts[idx]`. Returns true if it was queued.
-    pub fn offer_live(&self, idx: usize, event: &Rc<FramedEvent>) -> bool {
+    /// A live event of `parts[idx]`. A live subscriber whose socket took everything so far is
+    /// written by the shard's writer (no task wake-up per delivery); one whose socket is full,
+    /// or that was cut off by this event, is handed to its session.
+    pub fn offer_live(&self, idx: usize, event: &Rc<FramedEvent>) -> Offer {
         let mut st = self.state.borrow_mut();
         if st.phase != SubState::Live || event.offset < st.cursor.next(idx) {
             // Not live (catching up reads the history; closing takes nothing new), or already
             // sent during catch-up.
-            return false;
+            return Offer::Skipped;
         }
         self.push_event(&mut st, idx, event);
-        st.wake();
-        true
+        if st.phase != SubState::Live || st.blocked || st.socket.is_none() {
+            st.wake();
+            return Offer::Queued;
+        }
+        if std::mem::replace(&mut st.scheduled, true) {
+            Offer::Queued
+        } else {
+            Offer::Schedule
+        }
+    }
+
+    /// Let the shard writer write to `socket` (the session's stream) from now on.
+    pub fn attach_socket(&self, socket: AttachedSocket) {
+        self.state.borrow_mut().socket = Some(socket);
+    }
+
+    /// The shard writer's turn: write what is queued straight to the socket. A full socket
+    /// hands the subscriber to its session (which waits for room); so does a queue that
+    /// emptied while closing (the session ends the stream).
+    pub fn write_scheduled(&self) -> Flushed {
+        let mut out = Flushed::default();
+        let mut st = self.state.borrow_mut();
+        st.scheduled = false;
+        let Some(socket) = st.socket else {
+            return out;
+        };
+        if st.blocked {
+            return out;
+        }
+        while !st.queue.is_empty() {
+            match st
+                .queue
+                .write_with(MAX_SLICES, |slices| socket.send(slices))
+            {
+                Ok(n) => {
+                    out.writes += 1;
+                    out.bytes += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Full (the session registers for room) or broken (the session sees the
+                    // error on its own write and ends).
+                    if e.kind() == std::io::ErrorKind::WouldBlock {
+                        st.blocked = true;
+                    }
+                    st.wake();
+                    return out;
+                }
+            }
+        }
+        if st.phase != SubState::Live {
+            st.wake();
+        }
+        out
+    }
+
+    /// The session wrote everything queued: the writer may take over again.
+    pub fn session_caught_up(&self) {
+        self.state.borrow_mut().blocked = false;
     }
 
     /// Queue a control chunk (retry, comment, heartbeat, reset) and wake the session.
@@ -374,8 +462,12 @@ impl Subscriber {
         self.state.borrow().finished
     }
 
+    /// The session ended: detach the socket (in the same step as the stream closes, see
+    /// [`AttachedSocket`]) and stop backfill tasks.
     pub fn mark_finished(&self) {
-        self.state.borrow_mut().finished = true;
+        let mut st = self.state.borrow_mut();
+        st.finished = true;
+        st.socket = None;
     }
 
     /// Call `send` with up to `max` slices of what is queued (the front one minus what was

@@ -13,6 +13,7 @@ use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::codec::event_id;
 use crate::config::Config;
 use crate::delivery::registry::Registry;
+use crate::delivery::writer::Writer;
 use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
@@ -37,6 +38,8 @@ pub struct ShardContext {
     pub shared: Arc<Shared>,
     pub mesh: RefCell<MeshEndpoint>,
     pub subscribers: RefCell<Registry>,
+    /// Writes live events to subscribers' sockets (see `delivery::writer`).
+    pub writer: Writer,
     pub histories: RefCell<HashMap<PartitionKey, History>>,
     pub shutdown: LocalShutdown,
     /// Passed when no other shard can send an event for an acknowledged publish any more.
@@ -62,6 +65,7 @@ impl ShardContext {
             shared,
             mesh: RefCell::new(mesh),
             subscribers: RefCell::new(Registry::default()),
+            writer: Writer::default(),
             histories: RefCell::new(HashMap::new()),
             shutdown: LocalShutdown::default(),
             drain_barrier: DrainBarrier::new(peers),
@@ -208,7 +212,7 @@ impl ShardContext {
             .entry(event.key.clone())
             .or_insert_with(|| History::new(limits))
             .append(event.clone());
-        let n = self.subscribers.borrow().deliver(&event);
+        let n = self.subscribers.borrow().deliver(&event, &self.writer);
         ShardMetrics::add(&self.metrics().deliveries_total, n);
     }
 

@@ -201,6 +201,8 @@ async fn shard_main(
     };
     glommio::spawn_local(mesh_loop(ctx.clone())).detach();
     glommio::spawn_local(heartbeat_loop(ctx.clone())).detach();
+    let writer_ctx = ctx.clone();
+    glommio::spawn_local(async move { writer_ctx.writer.run(writer_ctx.metrics()).await }).detach();
     if ctx.kafka.is_some() {
         glommio::spawn_local(kafka_link::run(ctx.clone())).detach();
     }

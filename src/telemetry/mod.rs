@@ -43,6 +43,9 @@ counters! {
     sse_bytes_written_total: "counter",
     /// Write system calls made for SSE subscribers (deliveries / writes = frames per syscall).
     sse_writes_total: "counter",
+    /// Times an SSE session task was woken and polled (the shard writer writes live events
+    /// without waking sessions; wakes / deliveries is the wake-up cost per delivery).
+    sse_session_wakes_total: "counter",
     /// Subscribers disconnected because they fell too far behind.
     slow_consumer_disconnects_total: "counter",
     /// Subscribers that resumed from a Last-Event-ID.

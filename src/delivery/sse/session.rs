@@ -5,7 +5,6 @@
 //! task and one borrow of the socket: no split stream, no extra task per connection.
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
@@ -17,7 +16,7 @@ use glommio::timer::Timer;
 
 use crate::delivery::backfill;
 use crate::delivery::queue::MAX_SLICES;
-use crate::delivery::sendmsg::send_vectored;
+use crate::delivery::sendmsg::AttachedSocket;
 use crate::delivery::subscriber::{SubState, Subscriber};
 use crate::shard::context::ShardContext;
 use crate::telemetry::ShardMetrics;
@@ -42,7 +41,8 @@ pub async fn run(
     stream: &mut TcpStream,
     sub: &Rc<Subscriber>,
 ) -> SessionEnd {
-    let fd = stream.as_raw_fd();
+    let socket = AttachedSocket::of(&*stream);
+    sub.attach_socket(socket);
     let max_queue = ctx.config().sse.max_queue_bytes;
     // Refill from history when below a quarter of the queue limit, up to a half: keeps the
     // socket busy while never coming near the cut-off limit.
@@ -51,6 +51,9 @@ pub async fn run(
     let mut probe = [0u8; 64];
     let mut last_words: Option<Timer> = None;
     std::future::poll_fn(|cx| {
+        // Each poll is a wake-up of this task: with the shard writer doing live writes, these
+        // should be rare next to deliveries (see `delivery::writer`).
+        ShardMetrics::add(&metrics.sse_session_wakes_total, 1);
         // Anything the client sends after the request is ignored; EOF or an error means it left.
         loop {
             match Pin::new(&mut *stream).poll_read(cx, &mut probe) {
@@ -74,13 +77,14 @@ pub async fn run(
                 }
             }
             if sub.is_queue_empty() {
+                sub.session_caught_up();
                 return match sub.state() {
                     SubState::CutOff => Poll::Ready(SessionEnd::CutOff),
                     SubState::Draining => Poll::Ready(SessionEnd::Drained),
                     SubState::CatchingUp | SubState::Live => Poll::Pending,
                 };
             }
-            match sub.write_with(MAX_SLICES, |slices| send_vectored(fd, slices)) {
+            match sub.write_with(MAX_SLICES, |slices| socket.send(slices)) {
                 Ok(n) => {
                     ShardMetrics::add(&metrics.sse_writes_total, 1);
                     ShardMetrics::add(&metrics.sse_bytes_written_total, n as u64);

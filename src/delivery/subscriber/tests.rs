@@ -46,7 +46,7 @@ fn busy_streams_skip_the_next_heartbeat() {
         sub.idle_since_last_beat(),
         "nothing sent yet: needs a heartbeat"
     );
-    assert!(sub.offer_live(0, &event(0)));
+    assert_ne!(sub.offer_live(0, &event(0)), Offer::Skipped);
     take_all(&sub);
     assert!(
         !sub.idle_since_last_beat(),
@@ -61,11 +61,11 @@ fn busy_streams_skip_the_next_heartbeat() {
 #[test]
 fn cut_off_keeps_a_partly_written_frame_and_says_why() {
     let sub = live_subscriber(40);
-    assert!(sub.offer_live(0, &event(0)));
+    assert_ne!(sub.offer_live(0, &event(0)), Offer::Skipped);
     // Write 3 bytes of the first frame, then overflow the queue.
     let _ = sub.write_with(64, |_| Ok::<usize, ()>(3));
-    assert!(sub.offer_live(0, &event(1)));
-    assert!(sub.offer_live(0, &event(2)));
+    assert_ne!(sub.offer_live(0, &event(1)), Offer::Skipped);
+    assert_ne!(sub.offer_live(0, &event(2)), Offer::Skipped);
     assert_eq!(sub.state(), SubState::CutOff);
     let text = take_all(&sub);
     assert!(
@@ -128,8 +128,8 @@ fn composite_subscribers_get_their_own_cursor_before_the_shared_body() {
         &SSE,
     );
     sub.refill(&HashMap::new(), 1);
-    assert!(sub.offer_live(0, &event(0)));
-    assert!(sub.offer_live(0, &event(1)));
+    assert_ne!(sub.offer_live(0, &event(0)), Offer::Skipped);
+    assert_ne!(sub.offer_live(0, &event(1)), Offer::Skipped);
     assert_eq!(
         take_all(&sub),
         "id: 7-1.0\ndata: a\n\nid: 7-2.0\ndata: a\n\n"
