@@ -10,7 +10,9 @@
 //!   shards, the pure routing function, shutdown.
 //! - [`broker`]: where events come from and are kept for resume (the embedded in-memory broker;
 //!   Kafka joins it behind the same interface).
-//! - [`delivery`]: per-connection sessions: the HTTP request loop, publish, SSE subscribers.
+//! - [`delivery`]: per-connection sessions: the HTTP request loop, publish, and the pieces every
+//!   streaming transport is made of (queue, catch-up cursor, registry, writer), with SSE's
+//!   session and framing under `delivery::sse`.
 //! - [`telemetry`]: per-shard counters and the `/metrics` text.
 #![deny(unsafe_code)]
 
