@@ -1,54 +1,8 @@
-//! The embedded in-memory broker: offset assignment at the owner, bounded history everywhere.
-use std::collections::{HashMap, VecDeque};
+//! Every shard's bounded in-memory history of each partition, for resume (both brokers).
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::FramedEvent;
-
-/// Owner-side state of one partition: the next offset and the idempotency keys still retained.
-#[derive(Default)]
-pub struct OwnedPartition {
-    next_offset: u64,
-    keys: HashMap<Box<str>, u64>,
-    key_order: VecDeque<(u64, Box<str>)>,
-}
-
-/// Result of asking the owner for an offset.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Assigned {
-    /// A new event at this offset.
-    New(u64),
-    /// The idempotency key was seen before: the earlier event's offset.
-    Duplicate(u64),
-}
-
-impl OwnedPartition {
-    /// Give the next event its offset, unless its idempotency key is a repeat.
-    /// `keep_keys` bounds how many keys are remembered (the history length).
-    pub fn assign(&mut self, key: Option<&str>, keep_keys: usize) -> Assigned {
-        if let Some(k) = key {
-            if let Some(&offset) = self.keys.get(k) {
-                return Assigned::Duplicate(offset);
-            }
-        }
-        let offset = self.next_offset;
-        self.next_offset += 1;
-        if let Some(k) = key {
-            let k: Box<str> = k.into();
-            self.keys.insert(k.clone(), offset);
-            self.key_order.push_back((offset, k));
-            while self.key_order.len() > keep_keys.max(1) {
-                if let Some((_, old)) = self.key_order.pop_front() {
-                    self.keys.remove(&old);
-                }
-            }
-        }
-        Assigned::New(offset)
-    }
-
-    pub fn next_offset(&self) -> u64 {
-        self.next_offset
-    }
-}
 
 /// Limits of one partition's history.
 #[derive(Clone, Copy, Debug)]
@@ -177,21 +131,6 @@ mod tests {
             offsets(&h, 0),
             vec![2],
             "an offset going back forgets the rest"
-        );
-    }
-
-    #[test]
-    fn idempotency_keys_repeat_the_first_offset_until_forgotten() {
-        let mut p = OwnedPartition::default();
-        assert_eq!(p.assign(Some("a"), 2), Assigned::New(0));
-        assert_eq!(p.assign(Some("a"), 2), Assigned::Duplicate(0));
-        assert_eq!(p.assign(None, 2), Assigned::New(1));
-        assert_eq!(p.assign(Some("b"), 2), Assigned::New(2));
-        assert_eq!(p.assign(Some("c"), 2), Assigned::New(3));
-        assert_eq!(
-            p.assign(Some("a"), 2),
-            Assigned::New(4),
-            "forgotten after 2 newer keys"
         );
     }
 }

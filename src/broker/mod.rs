@@ -5,6 +5,7 @@
 //! a [`memory::History`] of each partition it has seen, fed in offset order by the ring from the
 //! owner, and resumes clients from it. The Kafka source (a later issue) produces the same
 //! `FramedEvent`s from fetched records, so delivery does not know which broker it runs on.
+pub mod embedded;
 pub mod framing;
 pub mod kafka;
 pub mod memory;

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::broker::embedded::EmbeddedBroker;
 use crate::broker::framing::Framer;
-use crate::broker::memory::{Assigned, History, HistoryLimits, OwnedPartition};
+use crate::broker::memory::{History, HistoryLimits};
 use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
-use crate::codec::event_id;
 use crate::config::Config;
 use crate::delivery::registry::Registry;
 use crate::delivery::writer::Writer;
@@ -47,7 +47,8 @@ pub struct ShardContext {
     /// Set once this shard tells its SSE streams to close; streams opened later close at once.
     pub streams_draining: Cell<bool>,
     pub open_connections: Cell<usize>,
-    owned: RefCell<HashMap<PartitionKey, OwnedPartition>>,
+    /// The partitions this shard owns, when the embedded broker is the log.
+    embedded: RefCell<EmbeddedBroker>,
     framer: RefCell<Framer>,
     publish_replies: Replies<Reply>,
     /// The shard's end of its Kafka broker plane, when Kafka is configured.
@@ -59,6 +60,8 @@ impl ShardContext {
     pub fn new(shared: Arc<Shared>, mesh: MeshEndpoint, kafka: Option<KafkaLink>) -> Self {
         let id = mesh.shard();
         let peers = mesh.shards().saturating_sub(1);
+        // Idempotency keys are remembered as long as the history keeps their events.
+        let keep_keys = shared.config.memory_broker.history_events;
         let epoch = shared.epoch;
         Self {
             id,
@@ -71,7 +74,7 @@ impl ShardContext {
             drain_barrier: DrainBarrier::new(peers),
             streams_draining: Cell::new(false),
             open_connections: Cell::new(0),
-            owned: RefCell::new(HashMap::new()),
+            embedded: RefCell::new(EmbeddedBroker::new(keep_keys)),
             framer: RefCell::new(Framer::new(epoch)),
             publish_replies: Replies::default(),
             kafka,
@@ -112,7 +115,20 @@ impl ShardContext {
     }
 
     /// Append `items` to `key` (at its owner shard, wherever that is); the ids they got.
+    /// Refusals (busy, draining) are counted here, on the shard that read the request, so a
+    /// publish forwarded to its owner is counted once.
     pub async fn publish(&self, key: PartitionKey, items: Vec<PublishItem>) -> Reply {
+        let result = self.publish_anywhere(key, items).await;
+        if matches!(
+            result,
+            Err(PublishError::Busy(_) | PublishError::ShuttingDown)
+        ) {
+            ShardMetrics::add(&self.metrics().publishes_refused_total, 1);
+        }
+        result
+    }
+
+    async fn publish_anywhere(&self, key: PartitionKey, items: Vec<PublishItem>) -> Reply {
         if self.shutdown.is_triggered() {
             return Err(PublishError::ShuttingDown);
         }
@@ -167,35 +183,19 @@ impl ShardContext {
         // may have fenced its peers already, and an event appended now could reach a shard that
         // has closed its streams (see `DrainBarrier`). Refusing is always safe.
         if self.shared.shutdown.is_requested() {
-            ShardMetrics::add(&self.metrics().publishes_refused_total, 1);
             return Err(PublishError::ShuttingDown);
         }
         if self.mesh.borrow().max_backlog() >= self.config().mesh.max_backlog {
-            ShardMetrics::add(&self.metrics().publishes_refused_total, 1);
             return Err(PublishError::Busy("fan-out backlog is full".into()));
         }
-        let keep_keys = self.config().memory_broker.history_events;
-        let mut ids = Vec::with_capacity(items.len());
-        let mut framed = Vec::with_capacity(items.len());
-        {
-            let mut owned = self.owned.borrow_mut();
-            let partition = owned.entry(key.clone()).or_default();
-            let mut framer = self.framer.borrow_mut();
-            for item in items {
-                let offset = match partition.assign(item.idempotency_key.as_deref(), keep_keys) {
-                    Assigned::Duplicate(offset) => offset,
-                    Assigned::New(offset) => {
-                        framed.push(framer.frame(key, offset, item)?);
-                        offset
-                    }
-                };
-                ids.push(event_id::format_single(self.epoch(), offset + 1));
-            }
-        }
-        for event in framed {
+        let appended =
+            self.embedded
+                .borrow_mut()
+                .append(key, items, &mut self.framer.borrow_mut())?;
+        for event in appended.framed {
             self.broadcast(event);
         }
-        Ok(ids)
+        Ok(appended.ids)
     }
 
     /// Frame events with this shard's arena (Kafka records, backfilled events).

@@ -90,6 +90,8 @@ pub struct MeshEndpoint {
     bells: Arc<[Doorbell]>,
     backlog: Vec<VecDeque<MeshMsg>>,
     to_ring: Vec<bool>,
+    /// Messages parked since the last [`MeshEndpoint::take_parked`] (for the metrics).
+    parked_total: u64,
 }
 
 /// Build the rings for `shards` shards; element `i` goes to shard `i`.
@@ -121,6 +123,7 @@ pub fn build_mesh(shards: usize, ring_capacity: usize) -> (Vec<MeshEndpoint>, Ar
             bells: bells.clone(),
             backlog: (0..shards).map(|_| VecDeque::new()).collect(),
             to_ring: vec![false; shards],
+            parked_total: 0,
         })
         .collect();
     (endpoints, bells)
@@ -151,10 +154,14 @@ impl MeshEndpoint {
         if parked.is_empty() {
             match producer.push(msg) {
                 Ok(()) => {}
-                Err(rtrb::PushError::Full(msg)) => parked.push_back(msg),
+                Err(rtrb::PushError::Full(msg)) => {
+                    parked.push_back(msg);
+                    self.parked_total += 1;
+                }
             }
         } else {
             parked.push_back(msg);
+            self.parked_total += 1;
         }
         self.to_ring[to] = true;
     }
@@ -178,6 +185,11 @@ impl MeshEndpoint {
             }
         }
         left
+    }
+
+    /// How many messages were parked since the last call.
+    pub fn take_parked(&mut self) -> u64 {
+        std::mem::take(&mut self.parked_total)
     }
 
     /// The longest backlog towards any shard (what publishes are refused on).
@@ -246,6 +258,8 @@ mod tests {
             a.send(1, event(i));
         }
         assert_eq!(a.max_backlog(), 6);
+        assert_eq!(a.take_parked(), 6, "each parked message is counted once");
+        assert_eq!(a.take_parked(), 0);
         let mut got = Vec::new();
         b.drain_into(&mut got, 100);
         assert!(a.flush_backlog(), "still 2 parked after refilling 4");

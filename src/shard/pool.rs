@@ -230,6 +230,7 @@ async fn mesh_loop(ctx: Rc<ShardContext>) {
             let mut mesh = ctx.mesh.borrow_mut();
             let parked = mesh.flush_backlog();
             mesh.ring_pending();
+            ShardMetrics::add(&ctx.metrics().mesh_parked_total, mesh.take_parked());
             parked
         };
         if n > 0 {
