@@ -5,9 +5,12 @@
 //! a [`memory::History`] of each partition it has seen, fed in offset order by the ring from the
 //! owner, and resumes clients from it. The Kafka source (a later issue) produces the same
 //! `FramedEvent`s from fetched records, so delivery does not know which broker it runs on.
+//! [`routing`] is the pure partition -> shard (and key -> partition) mapping; it lives here,
+//! below `shard`, because the Kafka plane needs it too and a layer never imports one above it.
 pub mod framing;
 pub mod kafka;
 pub mod memory;
+pub mod routing;
 
 use std::sync::Arc;
 

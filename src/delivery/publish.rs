@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::response::Response;
 use crate::broker::kafka::{ProduceError, ProduceRecord, ID_HEADER};
+use crate::broker::routing::partition_for_key;
 use crate::broker::{PartitionKey, PublishError, PublishItem};
 use crate::codec::event_id;
 use crate::codec::http1::Request;
@@ -13,7 +14,6 @@ use crate::codec::sse::{validate, SseEvent};
 use crate::codec::topic::{is_reserved, validate_topic};
 use crate::shard::context::ShardContext;
 use crate::shard::kafka_link::KafkaLink;
-use crate::shard::routing::partition_for_key;
 
 /// An option given as a query parameter or, failing that, as a `Sluicegate-*` header.
 fn option(req: &Request, name: &str, header: &str) -> Result<Option<String>, Response> {

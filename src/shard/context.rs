@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::broker::framing::Framer;
 use crate::broker::memory::{Assigned, History, HistoryLimits, OwnedPartition};
+use crate::broker::routing::shard_for;
 use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::codec::event_id;
 use crate::config::Config;
@@ -17,7 +18,6 @@ use crate::delivery::writer::Writer;
 use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
-use crate::shard::routing::shard_for;
 use crate::shard::shutdown::{DrainBarrier, GlobalShutdown, LocalShutdown};
 use crate::telemetry::ShardMetrics;
 

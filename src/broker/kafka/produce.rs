@@ -13,7 +13,7 @@ use rskafka::client::error::{Error as RsError, ProtocolError};
 use rskafka::client::partition::Compression;
 use rskafka::record::Record;
 
-use crate::shard::routing::partition_for_key;
+use crate::broker::routing::partition_for_key;
 
 use super::connect::{describe, is_transport, protocol_error};
 use super::events::{PlaneEvent, ProduceError, ProduceRecord, Produced};
