@@ -98,6 +98,9 @@ pub struct PublishItem {
 }
 
 /// Why a publish was not accepted.
+///
+/// The HTTP answer of each is decided here, in one place ([`PublishError::status`],
+/// [`PublishError::retry_after`]), as a plain status number: this layer names no response type.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PublishError {
     /// Back-pressure: a ring or backlog between shards is full. Retrying later may help.
@@ -109,4 +112,24 @@ pub enum PublishError {
     /// The event cannot be framed (should have been caught when the request was read).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl PublishError {
+    /// The HTTP status a publisher gets: 503 while busy or stopping (nothing was appended), 400
+    /// for an event that cannot be framed.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Busy(_) | Self::ShuttingDown => 503,
+            Self::Invalid(_) => 400,
+        }
+    }
+
+    /// Seconds worth waiting before a retry, when a retry may help. Not while shutting down:
+    /// this process will not take the event; the publisher should go to another instance.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::Busy(_) => Some(1),
+            Self::ShuttingDown | Self::Invalid(_) => None,
+        }
+    }
 }

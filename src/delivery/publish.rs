@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::response::Response;
 use crate::broker::kafka::{ProduceRecord, ID_HEADER};
 use crate::broker::routing::partition_for_key;
-use crate::broker::{PartitionKey, PublishError, PublishItem};
+use crate::broker::{PartitionKey, PublishItem};
 use crate::codec::event_id;
 use crate::codec::http1::Request;
 use crate::codec::query;
@@ -161,11 +161,7 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
     };
     match ctx.publish(key, items).await {
         Ok(ids) => Ok(Response::json(200, ids_json(&ids))),
-        Err(e @ PublishError::Busy(_)) => {
-            Err(Response::text(503, e.to_string()).with_header("retry-after", "1"))
-        }
-        Err(e @ PublishError::ShuttingDown) => Err(Response::text(503, e.to_string())),
-        Err(PublishError::Invalid(msg)) => Err(Response::text(400, msg)),
+        Err(e) => Err(refusal(e.status(), e.retry_after(), &e)),
     }
 }
 
@@ -236,8 +232,9 @@ async fn produce_to_kafka(
     }
 }
 
-/// The answer to a request a lower layer refused ([`crate::broker::kafka::ProduceError`],
-/// [`crate::shard::kafka_link::TopicUnavailable`]): each of those decides its own status and whether a retry may help; this is the one place
+/// The answer to a request a lower layer refused ([`crate::broker::PublishError`],
+/// [`crate::broker::kafka::ProduceError`], [`crate::shard::kafka_link::TopicUnavailable`]):
+/// each of those decides its own status and whether a retry may help; this is the one place
 /// that turns that into a response, with `Retry-After` when it does.
 pub(super) fn refusal(status: u16, retry_after: Option<u32>, why: &dyn Display) -> Response {
     let response = Response::text(status, why.to_string());
