@@ -133,3 +133,18 @@ impl PublishError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_errors_decide_their_status_and_retry() {
+        let busy = PublishError::Busy("ring full".into());
+        assert_eq!((busy.status(), busy.retry_after()), (503, Some(1)));
+        let stopping = PublishError::ShuttingDown;
+        assert_eq!((stopping.status(), stopping.retry_after()), (503, None));
+        let invalid = PublishError::Invalid("bad".into());
+        assert_eq!((invalid.status(), invalid.retry_after()), (400, None));
+    }
+}

@@ -382,3 +382,23 @@ fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_topic_is_404_and_one_not_ready_is_503_with_retry() {
+        let unknown = TopicUnavailable::NotConfigured { topic: "t".into() };
+        assert_eq!((unknown.status(), unknown.retry_after()), (404, None));
+        let waiting = TopicUnavailable::NotReady {
+            topic: "t".into(),
+            reason: "broker down".into(),
+        };
+        assert_eq!((waiting.status(), waiting.retry_after()), (503, Some(1)));
+        assert_eq!(
+            waiting.to_string(),
+            "topic `t` is not available yet: broker down"
+        );
+    }
+}

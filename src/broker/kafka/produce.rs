@@ -234,6 +234,16 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_is_nothing_written_before_the_produce_and_outcome_unknown_after() {
+        let timed_out = || RequestError::TimedOut("no answer".into());
+        assert_eq!(unavailable(timed_out()).status(), 503);
+        assert_eq!(produce_error(timed_out()).status(), 504);
+        let down = || RequestError::Down("not connected".into());
+        assert_eq!(unavailable(down()).status(), 503);
+        assert_eq!(produce_error(down()).status(), 503);
+    }
+
+    #[test]
     fn nothing_written_is_not_claimed_when_another_partition_was_written() {
         let got = combine(vec![down()], true).expect("an error");
         assert_eq!(got.status(), 504, "{got}");
