@@ -7,9 +7,9 @@
 //!   Nothing in here touches a socket or a runtime, which is what makes it cheap to fuzz,
 //!   property-test and bench.
 //! - [`shard`]: the executor pool (one glommio executor per core), the N×N ring mesh between
-//!   shards, the pure routing function, shutdown.
-//! - [`broker`]: where events come from and are kept for resume (the embedded in-memory broker;
-//!   Kafka joins it behind the same interface).
+//!   shards, shutdown.
+//! - [`broker`]: where events come from and are kept for resume (the embedded broker, Kafka),
+//!   and the pure routing of partitions to shards.
 //! - [`delivery`]: per-connection sessions: the HTTP request loop, publish, and the pieces every
 //!   streaming transport is made of (queue, catch-up cursor, registry, writer), with SSE's
 //!   session and framing under `delivery::sse`.

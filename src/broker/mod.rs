@@ -5,10 +5,13 @@
 //! a [`memory::History`] of each partition it has seen, fed in offset order by the ring from the
 //! owner, and resumes clients from it. The Kafka source (a later issue) produces the same
 //! `FramedEvent`s from fetched records, so delivery does not know which broker it runs on.
+//! [`routing`] is the pure partition -> shard (and key -> partition) mapping; it lives here,
+//! below `shard`, because the Kafka plane needs it too and a layer never imports one above it.
 pub mod embedded;
 pub mod framing;
 pub mod kafka;
 pub mod memory;
+pub mod routing;
 
 use std::sync::Arc;
 
@@ -96,6 +99,9 @@ pub struct PublishItem {
 }
 
 /// Why a publish was not accepted.
+///
+/// The HTTP answer of each is decided here, in one place ([`PublishError::status`],
+/// [`PublishError::retry_after`]), as a plain status number: this layer names no response type.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PublishError {
     /// Back-pressure: a ring or backlog between shards is full. Retrying later may help.
@@ -107,4 +113,39 @@ pub enum PublishError {
     /// The event cannot be framed (should have been caught when the request was read).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl PublishError {
+    /// The HTTP status a publisher gets: 503 while busy or stopping (nothing was appended), 400
+    /// for an event that cannot be framed.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Busy(_) | Self::ShuttingDown => 503,
+            Self::Invalid(_) => 400,
+        }
+    }
+
+    /// Seconds worth waiting before a retry, when a retry may help. Not while shutting down:
+    /// this process will not take the event; the publisher should go to another instance.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::Busy(_) => Some(1),
+            Self::ShuttingDown | Self::Invalid(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_errors_decide_their_status_and_retry() {
+        let busy = PublishError::Busy("ring full".into());
+        assert_eq!((busy.status(), busy.retry_after()), (503, Some(1)));
+        let stopping = PublishError::ShuttingDown;
+        assert_eq!((stopping.status(), stopping.retry_after()), (503, None));
+        let invalid = PublishError::Invalid("bad".into());
+        assert_eq!((invalid.status(), invalid.retry_after()), (400, None));
+    }
 }

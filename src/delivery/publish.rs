@@ -1,11 +1,13 @@
 //! `POST /topics/{topic}/events`: read one event (or an NDJSON batch) and append it.
+use std::fmt::Display;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::response::Response;
-use crate::broker::kafka::{ProduceError, ProduceRecord, ID_HEADER};
-use crate::broker::{PartitionKey, PublishError, PublishItem};
+use crate::broker::kafka::{ProduceRecord, ID_HEADER};
+use crate::broker::routing::partition_for_key;
+use crate::broker::{PartitionKey, PublishItem};
 use crate::codec::event_id;
 use crate::codec::http1::Request;
 use crate::codec::query;
@@ -13,7 +15,6 @@ use crate::codec::sse::{validate, SseEvent};
 use crate::codec::topic::{is_reserved, validate_topic};
 use crate::shard::context::ShardContext;
 use crate::shard::kafka_link::KafkaLink;
-use crate::shard::routing::partition_for_key;
 
 /// An option given as a query parameter or, failing that, as a `Sluicegate-*` header.
 fn option(req: &Request, name: &str, header: &str) -> Result<Option<String>, Response> {
@@ -160,11 +161,7 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
     };
     match ctx.publish(key, items).await {
         Ok(ids) => Ok(Response::json(200, ids_json(&ids))),
-        Err(e @ PublishError::Busy(_)) => {
-            Err(Response::text(503, e.to_string()).with_header("retry-after", "1"))
-        }
-        Err(e @ PublishError::ShuttingDown) => Err(Response::text(503, e.to_string())),
-        Err(PublishError::Invalid(msg)) => Err(Response::text(400, msg)),
+        Err(e) => Err(refusal(e.status(), e.retry_after(), &e)),
     }
 }
 
@@ -184,7 +181,8 @@ fn passthrough_headers(req: &Request) -> Vec<(String, Bytes)> {
 
 /// With Kafka: produce the events as one batch and answer once the broker acknowledged. They
 /// reach subscribers through the consume path like any other record. A failure is 503 when
-/// nothing was written and 504 when the outcome is unknown (see [`ProduceError::status`]).
+/// nothing was written and 504 when the outcome is unknown (see
+/// [`crate::broker::kafka::ProduceError::status`]).
 #[allow(clippy::too_many_arguments)]
 async fn produce_to_kafka(
     ctx: &ShardContext,
@@ -196,7 +194,8 @@ async fn produce_to_kafka(
     key: Option<String>,
     datas: Vec<Bytes>,
 ) -> Result<Response, Response> {
-    link.partitions_or_answer(&topic)?;
+    link.partitions(&topic)
+        .map_err(|e| refusal(e.status(), e.retry_after(), &e))?;
     let extra = passthrough_headers(req);
     // The idempotency key travels in its own record header; a pass-through header of that
     // name would make the owner drop records the publisher never meant as retries.
@@ -229,14 +228,17 @@ async fn produce_to_kafka(
                 .collect();
             Ok(Response::json(200, ids_json(&ids)))
         }
-        Err(e) => Err(produce_failed(&e)),
+        Err(e) => Err(refusal(e.status(), e.retry_after(), &e)),
     }
 }
 
-/// The answer to a failed produce: status and `Retry-After` as the error decides them.
-fn produce_failed(e: &ProduceError) -> Response {
-    let response = Response::text(e.status(), e.to_string());
-    match e.retry_after() {
+/// The answer to a request a lower layer refused ([`crate::broker::PublishError`],
+/// [`crate::broker::kafka::ProduceError`], [`crate::shard::kafka_link::TopicUnavailable`]):
+/// each of those decides its own status and whether a retry may help; this is the one place
+/// that turns that into a response, with `Retry-After` when it does.
+pub(super) fn refusal(status: u16, retry_after: Option<u32>, why: &dyn Display) -> Response {
+    let response = Response::text(status, why.to_string());
+    match retry_after {
         Some(seconds) => response.with_header("retry-after", seconds.to_string()),
         None => response,
     }

@@ -4,7 +4,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::filter::EventFilter;
-use super::publish::topic_from_segment;
+use super::publish::{refusal, topic_from_segment};
 use super::response::Response;
 use super::sse::framing::{opening, SSE};
 use super::subscriber::{Gap, Subscriber, SubscriptionSpec, RESTART_REASON};
@@ -90,7 +90,9 @@ fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionK
     for t in topics {
         let count = match &ctx.kafka {
             None => ctx.config().memory_broker.partitions,
-            Some(link) => link.partitions_or_answer(t)?,
+            Some(link) => link
+                .partitions(t)
+                .map_err(|e| refusal(e.status(), e.retry_after(), &e))?,
         };
         let topic: Arc<str> = Arc::from(t.as_str());
         parts.extend((0..count).map(|p| PartitionKey {

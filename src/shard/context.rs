@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::broker::embedded::EmbeddedBroker;
 use crate::broker::framing::Framer;
 use crate::broker::memory::{History, HistoryLimits};
+use crate::broker::routing::shard_for;
 use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::config::Config;
 use crate::delivery::registry::Registry;
@@ -17,7 +18,6 @@ use crate::delivery::writer::Writer;
 use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
-use crate::shard::routing::shard_for;
 use crate::shard::shutdown::{DrainBarrier, GlobalShutdown, LocalShutdown};
 use crate::telemetry::ShardMetrics;
 

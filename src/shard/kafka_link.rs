@@ -17,7 +17,6 @@ use crate::broker::kafka::{
 };
 use crate::broker::{shared_headers, EventMeta, FramedEvent, PartitionKey};
 use crate::config::KafkaConfig;
-use crate::delivery::response::Response;
 use crate::telemetry::ShardMetrics;
 
 type ProduceReply = Result<Vec<Produced>, ProduceError>;
@@ -44,14 +43,36 @@ pub struct KafkaLink {
     duplicate_logged: Cell<bool>,
 }
 
-/// Why a Kafka topic cannot be served right now.
-pub enum TopicStatus {
+/// Why a Kafka topic cannot be served right now. Its HTTP answer is decided here, in one place
+/// ([`TopicUnavailable::status`], [`TopicUnavailable::retry_after`]), as a plain status
+/// number: the shard layer names no response type, `delivery` maps it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TopicUnavailable {
     /// Not in `kafka.topics`.
-    NotConfigured,
-    /// Configured, but its partitions are not known (yet), with the reason when there is one.
-    Unavailable(String),
-    /// Ready, with this many partitions.
-    Ready(u32),
+    #[error("topic `{topic}` is not one of kafka.topics")]
+    NotConfigured { topic: String },
+    /// Configured, but its partitions are not known (yet): the broker is unreachable, the
+    /// topic does not exist, or discovery has not finished.
+    #[error("topic `{topic}` is not available yet: {reason}")]
+    NotReady { topic: String, reason: String },
+}
+
+impl TopicUnavailable {
+    /// 404 for a topic this gateway does not serve, 503 while its partitions are unknown.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NotConfigured { .. } => 404,
+            Self::NotReady { .. } => 503,
+        }
+    }
+
+    /// Seconds worth waiting before a retry, when a retry may help.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::NotConfigured { .. } => None,
+            Self::NotReady { .. } => Some(1),
+        }
+    }
 }
 
 impl KafkaLink {
@@ -78,12 +99,15 @@ impl KafkaLink {
         }
     }
 
-    pub fn topic_status(&self, topic: &str) -> TopicStatus {
+    /// The partition count of `topic`, or why a client cannot use it now.
+    pub fn partitions(&self, topic: &str) -> Result<u32, TopicUnavailable> {
         if !self.configured.iter().any(|t| &**t == topic) {
-            return TopicStatus::NotConfigured;
+            return Err(TopicUnavailable::NotConfigured {
+                topic: topic.to_owned(),
+            });
         }
         if let Some(&n) = self.partitions.borrow().get(topic) {
-            return TopicStatus::Ready(n);
+            return Ok(n);
         }
         let reason = self
             .topic_errors
@@ -91,24 +115,10 @@ impl KafkaLink {
             .get(topic)
             .cloned()
             .unwrap_or_else(|| "its partitions are not known yet".into());
-        TopicStatus::Unavailable(reason)
-    }
-
-    /// The partition count of `topic`, or the answer for a client asking for it: 404 when it
-    /// is not configured, 503 (with `Retry-After`) while its partitions are unknown.
-    pub fn partitions_or_answer(&self, topic: &str) -> Result<u32, Response> {
-        match self.topic_status(topic) {
-            TopicStatus::Ready(n) => Ok(n),
-            TopicStatus::NotConfigured => Err(Response::text(
-                404,
-                format!("topic `{topic}` is not one of kafka.topics"),
-            )),
-            TopicStatus::Unavailable(reason) => Err(Response::text(
-                503,
-                format!("topic `{topic}` is not available yet: {reason}"),
-            )
-            .with_header("retry-after", "1")),
-        }
+        Err(TopicUnavailable::NotReady {
+            topic: topic.to_owned(),
+            reason,
+        })
     }
 
     /// Every configured topic's partitions are known.
@@ -370,5 +380,25 @@ fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
         PlaneEvent::TopicError { topic, reason } => {
             link.topic_errors.borrow_mut().insert(topic, reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_topic_is_404_and_one_not_ready_is_503_with_retry() {
+        let unknown = TopicUnavailable::NotConfigured { topic: "t".into() };
+        assert_eq!((unknown.status(), unknown.retry_after()), (404, None));
+        let waiting = TopicUnavailable::NotReady {
+            topic: "t".into(),
+            reason: "broker down".into(),
+        };
+        assert_eq!((waiting.status(), waiting.retry_after()), (503, Some(1)));
+        assert_eq!(
+            waiting.to_string(),
+            "topic `t` is not available yet: broker down"
+        );
     }
 }

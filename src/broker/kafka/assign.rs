@@ -4,7 +4,7 @@
 //! It is the same FNV-1a mapping the embedded broker uses ([`shard_for`]), so a partition has one
 //! owner whichever broker feeds it.
 
-use crate::shard::routing::shard_for;
+use crate::broker::routing::shard_for;
 
 /// The shard (0..shards) that fetches `partition` of `topic` and frames its records.
 ///

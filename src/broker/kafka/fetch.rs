@@ -7,17 +7,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::DateTime;
-use rskafka::client::error::{Error as RsError, ProtocolError};
+use rskafka::client::error::ProtocolError;
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
 use rskafka::record::RecordAndOffset;
 
 use crate::config::StartPosition;
 
-use super::connect::{build_client, describe, is_transport, protocol_error};
+use super::connect::build_client;
 use super::events::{FetchError, Fetched, PlaneEvent};
 use super::record::{KafkaRecord, ID_HEADER};
-use super::worker::{Inner, Unavailable};
+use super::state::{answer_within, Inner, RequestError};
 
 /// An empty fetch that came back sooner than this did not long-poll (a broker that ignores
 /// `max_wait_ms`, or only control batches); pause briefly so the loop cannot spin.
@@ -49,6 +49,14 @@ struct Own {
     partition: PartitionClient,
 }
 
+/// Why a fetch loop could not open its connection.
+enum OpenFailure {
+    /// The connection failed (already reported): wait for the supervisor's next one.
+    Transport,
+    /// The broker answered but refused (e.g. the partition is not there yet).
+    Refused,
+}
+
 enum Step {
     Continue,
     /// The connection failed: drop it and wait for the supervisor's next one.
@@ -72,17 +80,13 @@ pub(crate) async fn run(inner: Rc<Inner>, topic: Arc<str>, partition: i32, start
                     own = Some(opened);
                     backoff.reset();
                 }
-                Err(Some(reason)) => {
-                    inner.report_failure(generation, reason);
-                    failed_generation = generation;
-                }
-                // The broker answered but refused (e.g. partition not there yet): wait.
-                Err(None) => tokio::time::sleep(backoff.next_delay()).await,
+                Err(OpenFailure::Transport) => failed_generation = generation,
+                Err(OpenFailure::Refused) => tokio::time::sleep(backoff.next_delay()).await,
             }
             continue;
         };
         let step = match next {
-            None => match resolve_start(&inner, &conn.partition, start).await {
+            None => match resolve_start(&inner, conn, start).await {
                 Ok(offset) => {
                     tracing::debug!(%topic, partition, offset, "kafka: starting fetch");
                     if !seed_ids(&inner, &topic, partition, &conn.partition, offset).await {
@@ -91,7 +95,7 @@ pub(crate) async fn run(inner: Rc<Inner>, topic: Arc<str>, partition: i32, start
                     next = Some(offset);
                     Step::Continue
                 }
-                Err(err) => on_error(&inner, &topic, partition, conn.generation, &err),
+                Err(err) => on_error(&topic, partition, &err),
             },
             Some(offset) => fetch_once(&inner, &topic, partition, conn, offset, &mut next).await,
         };
@@ -122,21 +126,16 @@ async fn fetch_once(
     let request = conn
         .partition
         .fetch_records(offset, 1..s.fetch_max_bytes, s.fetch_max_wait_ms);
-    let (records, high_watermark) =
-        match tokio::time::timeout(wait + s.request_timeout, request).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(err)) => {
-                if matches!(protocol_error(&err), Some(ProtocolError::OffsetOutOfRange)) {
-                    return skip_to_retained(inner, topic, partition, conn, offset, next).await;
-                }
-                return on_error(inner, topic, partition, conn.generation, &err);
-            }
-            Err(_) => {
-                let reason = "fetch got no answer in time".to_owned();
-                inner.report_failure(conn.generation, reason);
-                return Step::Reconnect;
-            }
-        };
+    let answer = inner
+        .request_within(wait + s.request_timeout, conn.generation, "fetch", request)
+        .await;
+    let (records, high_watermark) = match answer {
+        Ok(answer) => answer,
+        Err(err) if matches!(err.protocol_error(), Some(ProtocolError::OffsetOutOfRange)) => {
+            return skip_to_retained(inner, topic, partition, conn, offset, next).await;
+        }
+        Err(err) => return on_error(topic, partition, &err),
+    };
     // rskafka already drops records below `offset` from a batch that starts earlier.
     let records: Vec<KafkaRecord> = records
         .into_iter()
@@ -170,7 +169,8 @@ async fn fetch_once(
 /// Read back the idempotency keys of up to `kafka.dedup_window` records before `start` and
 /// hand them to the shard, so its window of recent keys covers what was written before this
 /// loop started (a gateway starting at `latest`, or restarted). Best effort: a failure only
-/// logs, the window then starts empty. False when the shard is gone.
+/// logs, the window then starts empty, and never takes the link down (no `Inner::request`:
+/// the fetch that follows finds out about a broken connection). False when the shard is gone.
 async fn seed_ids(
     inner: &Inner,
     topic: &Arc<str>,
@@ -183,16 +183,18 @@ async fn seed_ids(
     let mut ids = Vec::new();
     let mut moved_to_earliest = false;
     while from < start {
+        let timeout = inner.settings.request_timeout;
         let request = pc.fetch_records(from, 1..inner.settings.fetch_max_bytes, 0);
-        let records = match tokio::time::timeout(inner.settings.request_timeout, request).await {
-            Ok(Ok((records, _))) => records,
+        let records = match answer_within(timeout, "fetch", request).await {
+            Ok((records, _)) => records,
             // Below the log start (Kafka; tansu answers with what it has): start there, once.
-            Ok(Err(err))
+            Err(err)
                 if !moved_to_earliest
-                    && matches!(protocol_error(&err), Some(ProtocolError::OffsetOutOfRange)) =>
+                    && matches!(err.protocol_error(), Some(ProtocolError::OffsetOutOfRange)) =>
             {
                 moved_to_earliest = true;
-                match get_offset(inner, pc, OffsetAt::Earliest).await {
+                let earliest = pc.get_offset(OffsetAt::Earliest);
+                match answer_within(timeout, "list offsets", earliest).await {
                     Ok(earliest) if earliest > from => {
                         from = earliest;
                         continue;
@@ -200,11 +202,11 @@ async fn seed_ids(
                     _ => break,
                 }
             }
-            Ok(Err(err)) => {
-                tracing::debug!(%topic, partition, error = %describe(&err), "kafka: cannot read back idempotency keys");
+            Err(RequestError::TimedOut(_)) => break,
+            Err(err) => {
+                tracing::debug!(%topic, partition, error = %err.describe(), "kafka: cannot read back idempotency keys");
                 break;
             }
-            Err(_) => break,
         };
         let Some(last) = records.last().map(|r| r.offset) else {
             break;
@@ -242,7 +244,7 @@ async fn skip_to_retained(
     offset: i64,
     next: &mut Option<i64>,
 ) -> Step {
-    let bounds = offset_bounds(inner, &conn.partition).await;
+    let bounds = offset_bounds(inner, conn.generation, &conn.partition).await;
     match bounds {
         Ok((earliest, latest)) => {
             let resume = if offset < earliest { earliest } else { latest };
@@ -250,60 +252,71 @@ async fn skip_to_retained(
             *next = Some(resume);
             Step::Continue
         }
-        Err(err) => on_error(inner, topic, partition, conn.generation, &err),
+        Err(err) => on_error(topic, partition, &err),
     }
 }
 
-fn on_error(inner: &Inner, topic: &str, partition: i32, generation: u64, err: &RsError) -> Step {
-    if is_transport(err) {
-        inner.report_failure(generation, describe(err));
-    } else {
-        tracing::warn!(%topic, partition, error = %describe(err), "kafka: fetch refused; reconnecting");
+/// A request of the fetch loop failed: drop the connection. A transport failure was reported
+/// by `Inner::request`; a refusal is only logged.
+fn on_error(topic: &str, partition: i32, err: &RequestError) -> Step {
+    if !err.is_transport() {
+        tracing::warn!(%topic, partition, error = %err.describe(), "kafka: fetch refused; reconnecting");
     }
     Step::Reconnect
 }
 
-/// Connect this loop's own client. `Err(Some(reason))` is a transport failure.
+/// Connect this loop's own client; a transport failure is reported against `generation`.
 async fn open(
     inner: &Inner,
     topic: &Arc<str>,
     partition: i32,
     generation: u64,
-) -> Result<Own, Option<String>> {
+) -> Result<Own, OpenFailure> {
     let s = &inner.settings;
-    let client = build_client(&s.bootstrap, &s.client_id, s.request_timeout)
+    let client = match build_client(&s.bootstrap, &s.client_id, s.request_timeout).await {
+        Ok(client) => client,
+        Err(reason) => {
+            inner.report_failure(generation, reason);
+            return Err(OpenFailure::Transport);
+        }
+    };
+    let lookup = client.partition_client(topic.as_ref(), partition, UnknownTopicHandling::Error);
+    match inner
+        .request(generation, "partition leader lookup", lookup)
         .await
-        .map_err(Some)?;
-    let made = tokio::time::timeout(
-        s.request_timeout,
-        client.partition_client(topic.as_ref(), partition, UnknownTopicHandling::Error),
-    )
-    .await;
-    match made {
-        Ok(Ok(pc)) => Ok(Own {
+    {
+        Ok(pc) => Ok(Own {
             generation,
             _client: client,
             partition: pc,
         }),
-        Ok(Err(err)) if is_transport(&err) => Err(Some(describe(&err))),
-        Ok(Err(err)) => {
-            tracing::warn!(%topic, partition, error = %describe(&err), "kafka: cannot open partition");
-            Err(None)
+        Err(err) if err.is_transport() => Err(OpenFailure::Transport),
+        Err(err) => {
+            tracing::warn!(%topic, partition, error = %err.describe(), "kafka: cannot open partition");
+            Err(OpenFailure::Refused)
         }
-        Err(_) => Err(Some("partition leader lookup timed out".to_owned())),
     }
 }
 
-async fn get_offset(inner: &Inner, pc: &PartitionClient, at: OffsetAt) -> Result<i64, RsError> {
-    match tokio::time::timeout(inner.settings.request_timeout, pc.get_offset(at)).await {
-        Ok(answer) => answer,
-        Err(_) => Err(RsError::Timeout),
-    }
+/// The offset at `at` (ListOffsets) on the connection of `generation`.
+async fn offset_at(
+    inner: &Inner,
+    generation: u64,
+    pc: &PartitionClient,
+    at: OffsetAt,
+) -> Result<i64, RequestError> {
+    inner
+        .request(generation, "list offsets", pc.get_offset(at))
+        .await
 }
 
-async fn offset_bounds(inner: &Inner, pc: &PartitionClient) -> Result<(i64, i64), RsError> {
-    let earliest = get_offset(inner, pc, OffsetAt::Earliest).await?;
-    let latest = get_offset(inner, pc, OffsetAt::Latest).await?;
+async fn offset_bounds(
+    inner: &Inner,
+    generation: u64,
+    pc: &PartitionClient,
+) -> Result<(i64, i64), RequestError> {
+    let earliest = offset_at(inner, generation, pc, OffsetAt::Earliest).await?;
+    let latest = offset_at(inner, generation, pc, OffsetAt::Latest).await?;
     Ok((earliest, latest))
 }
 
@@ -311,9 +324,10 @@ async fn offset_bounds(inner: &Inner, pc: &PartitionClient) -> Result<(i64, i64)
 /// -1: then start at the end.
 async fn resolve_start(
     inner: &Inner,
-    pc: &PartitionClient,
+    conn: &Own,
     start: StartPosition,
-) -> Result<i64, RsError> {
+) -> Result<i64, RequestError> {
+    let (generation, pc) = (conn.generation, &conn.partition);
     let at = match start {
         StartPosition::Latest => OffsetAt::Latest,
         StartPosition::Earliest => OffsetAt::Earliest,
@@ -322,11 +336,11 @@ async fn resolve_start(
             None => OffsetAt::Latest,
         },
     };
-    let offset = get_offset(inner, pc, at).await?;
+    let offset = offset_at(inner, generation, pc, at).await?;
     if offset >= 0 {
         return Ok(offset);
     }
-    get_offset(inner, pc, OffsetAt::Latest).await
+    offset_at(inner, generation, pc, OffsetAt::Latest).await
 }
 
 /// Answer a [`super::PlaneCommand::Fetch`].
@@ -350,71 +364,59 @@ async fn read_back(
     offset: i64,
     max_bytes: i32,
 ) -> Result<Fetched, FetchError> {
-    let (generation, pc) = match inner.control_partition(topic, partition).await {
-        Ok(found) => found,
-        Err(Unavailable::Down(reason)) => return Err(FetchError::BrokerDown(reason)),
-        Err(Unavailable::Failed(err)) => return Err(fetch_error(&err)),
-    };
+    let (generation, pc) = inner
+        .control_partition(topic, partition)
+        .await
+        .map_err(fetch_error)?;
     let request = pc.fetch_records(offset, 1..max_bytes.max(1), 0);
-    match tokio::time::timeout(inner.settings.request_timeout, request).await {
-        // Kafka answers OffsetOutOfRange past the end; some brokers (tansu) answer empty.
-        Ok(Ok((records, high_watermark))) if records.is_empty() && offset > high_watermark => {
-            match offset_bounds(inner, &pc).await {
-                Ok((earliest, latest)) => Err(FetchError::OffsetOutOfRange { earliest, latest }),
-                Err(err) => Err(fetch_error(&err)),
-            }
+    let (records, high_watermark) = match inner.request(generation, "fetch", request).await {
+        Ok(answer) => answer,
+        Err(err) if matches!(err.protocol_error(), Some(ProtocolError::OffsetOutOfRange)) => {
+            let (earliest, latest) = offset_bounds(inner, generation, &pc)
+                .await
+                .map_err(fetch_error)?;
+            return Err(FetchError::OffsetOutOfRange { earliest, latest });
         }
-        Ok(Ok((records, high_watermark))) => {
-            let records: Vec<KafkaRecord> = records
-                .into_iter()
-                .filter(|r| r.offset >= offset)
-                .map(|r| to_record(topic, partition, r))
-                .collect();
-            // Kafka answers OffsetOutOfRange below the log start; some brokers (tansu) answer
-            // with the oldest records they still have. A later first offset may also be
-            // compaction, so ask where the log starts before calling it a gap.
-            let starts_later = records
-                .first()
-                .map_or(offset < high_watermark, |r| r.offset > offset);
-            if starts_later {
-                match offset_bounds(inner, &pc).await {
-                    Ok((earliest, latest)) if offset < earliest => {
-                        return Err(FetchError::OffsetOutOfRange { earliest, latest })
-                    }
-                    Ok(_) => {}
-                    Err(err) => return Err(fetch_error(&err)),
-                }
-            }
-            Ok(Fetched {
-                records,
-                high_watermark,
-            })
-        }
-        Ok(Err(err)) if matches!(protocol_error(&err), Some(ProtocolError::OffsetOutOfRange)) => {
-            match offset_bounds(inner, &pc).await {
-                Ok((earliest, latest)) => Err(FetchError::OffsetOutOfRange { earliest, latest }),
-                Err(err) => Err(fetch_error(&err)),
-            }
-        }
-        Ok(Err(err)) => {
-            if is_transport(&err) {
-                inner.report_failure(generation, describe(&err));
-            }
-            Err(fetch_error(&err))
-        }
-        Err(_) => {
-            inner.report_failure(generation, "fetch got no answer in time".to_owned());
-            Err(FetchError::BrokerDown(
-                "fetch got no answer in time".to_owned(),
-            ))
+        Err(err) => return Err(fetch_error(err)),
+    };
+    // Kafka answers OffsetOutOfRange past the end; some brokers (tansu) answer empty.
+    if records.is_empty() && offset > high_watermark {
+        let (earliest, latest) = offset_bounds(inner, generation, &pc)
+            .await
+            .map_err(fetch_error)?;
+        return Err(FetchError::OffsetOutOfRange { earliest, latest });
+    }
+    let records: Vec<KafkaRecord> = records
+        .into_iter()
+        .filter(|r| r.offset >= offset)
+        .map(|r| to_record(topic, partition, r))
+        .collect();
+    // Kafka answers OffsetOutOfRange below the log start; some brokers (tansu) answer with the
+    // oldest records they still have. A later first offset may also be compaction, so ask
+    // where the log starts before calling it a gap.
+    let starts_later = records
+        .first()
+        .map_or(offset < high_watermark, |r| r.offset > offset);
+    if starts_later {
+        let (earliest, latest) = offset_bounds(inner, generation, &pc)
+            .await
+            .map_err(fetch_error)?;
+        if offset < earliest {
+            return Err(FetchError::OffsetOutOfRange { earliest, latest });
         }
     }
+    Ok(Fetched {
+        records,
+        high_watermark,
+    })
 }
 
-fn fetch_error(err: &RsError) -> FetchError {
-    if is_transport(err) {
-        FetchError::BrokerDown(describe(err))
+/// Not connected, no answer, or a broken connection: the broker is down for this client; a
+/// broker's error code is a refusal.
+fn fetch_error(err: RequestError) -> FetchError {
+    if err.is_transport() {
+        FetchError::BrokerDown(err.describe())
     } else {
-        FetchError::Failed(describe(err))
+        FetchError::Failed(err.describe())
     }
 }

@@ -7,8 +7,11 @@
 //! - [`dedup`]: [`RecentIds`], the owner's window of idempotency keys seen per partition.
 //! - [`events`]: the messages between a shard and its plane ([`PlaneEvent`], [`PlaneCommand`]).
 //! - [`plane`]: [`KafkaPlane`], the shard-side handle, and `spawn` of the plane thread.
-//! - `worker`, `fetch`, `produce`, `sink`, `connect`: the tokio side (supervisor with
-//!   reconnect, fetch loops, produce and catch-up requests, the ring with back-pressure).
+//! - The tokio side: `worker` (entry point and command loop), `supervisor` (connect with
+//!   backoff, discovery, reconnect), `state` (what the plane's tasks share, and `request`, the
+//!   one timeout -> report -> error path for every request), `settings` (`[kafka]` in protocol
+//!   types), `fetch` (fetch loops and catch-up reads), `produce`, `sink` (the ring up to the
+//!   shard, with back-pressure), `connect` (clients and error sorting).
 //! - [`backoff`]: capped exponential backoff with jitter and an injectable seed.
 //! - [`check_bootstrap`]: the start-up check `main` runs when Kafka is configured.
 //!
@@ -24,7 +27,10 @@ mod fetch;
 pub mod plane;
 mod produce;
 pub mod record;
+mod settings;
 mod sink;
+mod state;
+mod supervisor;
 mod worker;
 
 pub use assign::{owner_of, partitions_for_shard};

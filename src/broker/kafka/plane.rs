@@ -9,8 +9,9 @@ use std::thread::JoinHandle;
 use crate::config::KafkaConfig;
 
 use super::events::{PlaneCommand, PlaneEvent};
+use super::settings::Settings;
 use super::sink::{EventSink, Shared};
-use super::worker::{Settings, Worker};
+use super::worker::Worker;
 use super::KafkaError;
 
 /// The shard side of a broker plane. It lives on the shard (one owner; not `Sync`) and never

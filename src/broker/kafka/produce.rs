@@ -9,16 +9,15 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
-use rskafka::client::error::{Error as RsError, ProtocolError};
+use rskafka::client::error::ProtocolError;
 use rskafka::client::partition::Compression;
 use rskafka::record::Record;
 
-use crate::shard::routing::partition_for_key;
+use crate::broker::routing::partition_for_key;
 
-use super::connect::{describe, is_transport, protocol_error};
 use super::events::{PlaneEvent, ProduceError, ProduceRecord, Produced};
 use super::record::ID_HEADER;
-use super::worker::{Inner, Unavailable};
+use super::state::{Inner, RequestError};
 
 pub(crate) async fn run(
     inner: Rc<Inner>,
@@ -41,32 +40,37 @@ fn now() -> DateTime<Utc> {
 
 /// A failure before any produce request went out (metadata, partition lookup): nothing was
 /// written, whatever the cause.
-fn unavailable(err: Unavailable) -> ProduceError {
-    match err {
-        Unavailable::Down(reason) => ProduceError::BrokerDown(reason),
-        Unavailable::Failed(err) => match protocol_error(&err) {
-            Some(ProtocolError::UnknownTopicOrPartition) => {
-                ProduceError::UnknownTopic(describe(&err))
-            }
-            _ if is_transport(&err) => ProduceError::BrokerDown(describe(&err)),
-            _ => ProduceError::Rejected(describe(&err)),
-        },
+fn unavailable(err: RequestError) -> ProduceError {
+    if matches!(
+        err.protocol_error(),
+        Some(ProtocolError::UnknownTopicOrPartition)
+    ) {
+        ProduceError::UnknownTopic(err.describe())
+    } else if err.is_transport() {
+        ProduceError::BrokerDown(err.describe())
+    } else {
+        ProduceError::Rejected(err.describe())
     }
 }
 
 /// A failure of an issued produce request. A broker's error code is an answer (nothing
-/// written); a transport failure is not, and rskafka may have sent the request (even more
-/// than once: it retries broken connections) before it gave up.
-fn produce_error(err: &RsError) -> ProduceError {
+/// written); a transport failure or a timeout is not, and rskafka may have sent the request
+/// (even more than once: it retries broken connections) before it gave up.
+fn produce_error(err: RequestError) -> ProduceError {
     if matches!(
-        protocol_error(err),
+        err.protocol_error(),
         Some(ProtocolError::UnknownTopicOrPartition)
     ) {
-        ProduceError::UnknownTopic(describe(err))
-    } else if is_transport(err) {
-        ProduceError::Unacknowledged(describe(err))
-    } else {
-        ProduceError::Rejected(describe(err))
+        return ProduceError::UnknownTopic(err.describe());
+    }
+    match err {
+        // Never sent (`request` does not answer this, but it means nothing was written).
+        RequestError::Down(reason) => ProduceError::BrokerDown(reason),
+        RequestError::TimedOut(reason) => ProduceError::Unacknowledged(reason),
+        RequestError::Failed(_) if err.is_transport() => {
+            ProduceError::Unacknowledged(err.describe())
+        }
+        RequestError::Failed(_) => ProduceError::Rejected(err.describe()),
     }
 }
 
@@ -207,23 +211,10 @@ async fn produce_batch(
         .await
         .map_err(unavailable)?;
     let request = pc.produce(batch, Compression::NoCompression);
-    match tokio::time::timeout(inner.settings.request_timeout, request).await {
-        Ok(Ok(offsets)) => Ok(offsets),
-        Ok(Err(err)) => {
-            if is_transport(&err) {
-                inner.report_failure(generation, describe(&err));
-            }
-            Err(produce_error(&err))
-        }
-        Err(_) => {
-            let reason = format!(
-                "no answer within {} ms",
-                inner.settings.request_timeout.as_millis()
-            );
-            inner.report_failure(generation, reason.clone());
-            Err(ProduceError::Unacknowledged(reason))
-        }
-    }
+    inner
+        .request(generation, "produce", request)
+        .await
+        .map_err(produce_error)
 }
 
 #[cfg(test)]
@@ -240,6 +231,16 @@ mod tests {
         assert_eq!(combine(vec![down(), unknown.clone()], false), Some(unknown));
         assert_eq!(combine(vec![down()], false), Some(down()));
         assert_eq!(combine(Vec::new(), true), None);
+    }
+
+    #[test]
+    fn a_timeout_is_nothing_written_before_the_produce_and_outcome_unknown_after() {
+        let timed_out = || RequestError::TimedOut("no answer".into());
+        assert_eq!(unavailable(timed_out()).status(), 503);
+        assert_eq!(produce_error(timed_out()).status(), 504);
+        let down = || RequestError::Down("not connected".into());
+        assert_eq!(unavailable(down()).status(), 503);
+        assert_eq!(produce_error(down()).status(), 503);
     }
 
     #[test]

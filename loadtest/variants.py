@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Compare builds of Sluicegate against each other on the same fixed loads, interleaved.
+
+Used to choose between designs (e.g. the fan-out writer task against writing inline in the
+fan-out loop): each binary runs each scenario `--reps` times, the binaries taking turns so that
+a slow spell of this shared machine hits all of them alike; the server is pinned to one CPU and
+the load tool to the other, as in compare.py. Prints a Markdown table of medians, with the
+server's SSE writes and session wake-ups per delivery read from its /metrics.
+
+Usage: loadtest/variants.py --bin NAME=PATH --bin NAME=PATH [--loadtest PATH] [--reps 3]
+       [--scenario SUBSxRATE ...] [--secs 8]
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+SERVER_CPU = "0"
+TOOL_CPU = "1"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def metrics(port):
+    """Sum each sluicegate_* counter over shards."""
+    out = {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, value = line.rsplit(" ", 1)
+            name = name.split("{", 1)[0]
+            out[name] = out.get(name, 0) + float(value)
+    return out
+
+
+def wait_healthy(port, proc):
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server not healthy in 15 s")
+
+
+def run_one(binary, loadtest, subs, rate, secs):
+    port = free_port()
+    server = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, binary, "--listen", f"127.0.0.1:{port}", "--shards", "1",
+         "--set", "http.max_connections_per_shard=100000", "--set", "sse.heartbeat_ms=60000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(port, server)
+        cmd = ["taskset", "-c", TOOL_CPU, loadtest, "--server", "sluicegate",
+               "--sub-addr", f"127.0.0.1:{port}", "--subscribers", str(subs),
+               "--rate", str(rate), "--step-secs", str(secs), "--grace-secs", "2",
+               "--settle-secs", "1", "--server-pid", str(server.pid), "--json", "-", "--quiet",
+               "--connect-rate", "5000"]
+        # Read the counters around the whole run: the connects add one write (the opening
+        # comment) per subscriber, the same for every build.
+        before = metrics(port)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 120)
+        after = metrics(port)
+        if out.returncode not in (0, 1):
+            raise RuntimeError(f"loadtest failed: {out.stderr[-500:]}")
+        report = json.loads(out.stdout)
+        step = report["steps"][0]
+        delivered = after.get("sluicegate_deliveries_total", 0) - before.get(
+            "sluicegate_deliveries_total", 0)
+        def per(name):
+            if name not in after:
+                return None  # an older build without this counter
+            d = after[name] - before.get(name, 0)
+            return d / delivered if delivered else None
+        return {
+            "p50": step["latency"]["p50_ms"],
+            "p99": step["latency"]["p99_ms"],
+            "max": step["latency"]["max_ms"],
+            "lost": step["lost"],
+            "dps": step["deliveries_per_s"],
+            "per_core_s": step["deliveries_per_core_s"],
+            "writes": per("sluicegate_sse_writes_total"),
+            "wakes": per("sluicegate_sse_session_wakes_total"),
+        }
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def fmt(v, nd=2):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", action="append", required=True, help="NAME=PATH of a build")
+    ap.add_argument("--loadtest", default="target/release/loadtest")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--secs", type=int, default=8)
+    ap.add_argument("--scenario", action="append",
+                    help="SUBSxRATE, e.g. 10000x5 (default: 10000x5, 5000x5, 1000x50, 100x1000)")
+    args = ap.parse_args()
+    bins = [b.split("=", 1) for b in args.bin]
+    scenarios = [tuple(int(x) for x in s.split("x"))
+                 for s in (args.scenario or ["10000x5", "5000x5", "1000x50", "100x1000"])]
+    results = {}
+    for subs, rate in scenarios:
+        for rep in range(args.reps):
+            for name, path in bins:
+                load = os.getloadavg()[0]
+                r = run_one(path, args.loadtest, subs, rate, args.secs)
+                r["load"] = load
+                results.setdefault((subs, rate, name), []).append(r)
+                print(f"{subs}x{rate} {name} rep {rep}: p50 {r['p50']} p99 {r['p99']} "
+                      f"lost {r['lost']} per-core-s {r['per_core_s']:.0f} writes/d "
+                      f"{fmt(r['writes'], 3)} wakes/d {fmt(r['wakes'], 3)} (load {load:.2f})",
+                      file=sys.stderr, flush=True)
+    print("| subscribers x events/s | build | p50 ms | p99 ms | max ms | lost | deliveries/s "
+          "| deliveries per server core-second | SSE writes per delivery "
+          "| session wake-ups per delivery |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for subs, rate in scenarios:
+        for name, _ in bins:
+            rs = results[(subs, rate, name)]
+            med = lambda k: statistics.median(r[k] for r in rs if r[k] is not None) \
+                if any(r[k] is not None for r in rs) else None
+            print(f"| {subs} x {rate} | {name} | {fmt(med('p50'))} | {fmt(med('p99'))} | "
+                  f"{fmt(med('max'))} | {fmt(med('lost'), 0)} | {fmt(med('dps'), 0)} | "
+                  f"{fmt(med('per_core_s'), 0)} | {fmt(med('writes'), 3)} | "
+                  f"{fmt(med('wakes'), 3)} |")
+
+
+if __name__ == "__main__":
+    main()
