@@ -26,7 +26,11 @@ LOADTEST = os.path.join(BIN, "loadtest")
 SLUICEGATE = os.path.join(BIN, "sluicegate")
 SERVERS = ["sluicegate", "nchan", "pushpin"]
 HEARTBEAT_S = 5
-PORT, PUB_PORT, ORIGIN_PORT = 18480, 18481, 18482
+# Each server gets its own ports (subscribe = base, publish = base + 1, GRIP origin = base + 2,
+# zurl = base + 10..12): connections a server closed first sit in TIME_WAIT on its port for
+# 60 s, and after Sluicegate's (glommio binds with SO_REUSEPORT) nginx could not bind the port
+# ("Address already in use", seen after a run with a few thousand subscribers).
+BASE_PORT = {"sluicegate": 18480, "nchan": 18500, "pushpin": 18520}
 
 
 def fill(template, out, values):
@@ -57,6 +61,25 @@ def port_open(port):
         return False
 
 
+def wait_bindable(port, timeout=30.0):
+    """Waits until `port` can be bound the way nginx binds it (SO_REUSEADDR): after a run with
+    thousands of connections the previous server's sockets can hold it for a moment after that
+    server exited (seen: nginx "Address already in use" right after a 10k-subscriber run)."""
+    end = time.time() + timeout
+    while True:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            if time.time() >= end:
+                return False
+            time.sleep(0.2)
+        finally:
+            s.close()
+
+
 def raise_nofile():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -67,7 +90,8 @@ class Server:
 
     def __init__(self, name, tmp):
         self.name, self.tmp, self.procs, self.pids = name, tmp, [], []
-        self.sub_addr = "127.0.0.1:%d" % PORT
+        self.port = BASE_PORT[name]
+        self.sub_addr = "127.0.0.1:%d" % self.port
         self.pub_addr = self.sub_addr
 
     def spawn(self, args, log, cpu, measured=True):
@@ -81,9 +105,13 @@ class Server:
 
     def start(self):
         t = self.tmp
+        PORT, PUB_PORT, ORIGIN_PORT = self.port, self.port + 1, self.port + 2
         if os.path.isdir(t):
             shutil.rmtree(t)
         os.makedirs(t)
+        for p in (PORT, PUB_PORT):
+            if not wait_bindable(p):
+                raise RuntimeError("port %d still taken; is another comparison running?" % p)
         if self.name == "sluicegate":
             self.spawn([SLUICEGATE, "--listen", self.sub_addr, "--shards", "1", "--cpus", "0",
                         "--set", "sse.heartbeat_ms=%d" % (HEARTBEAT_S * 1000),
@@ -135,7 +163,7 @@ class Server:
         # Pushpin's runner lets its children drain for a while after SIGTERM: the next server
         # must not find the port still taken (bounded wait).
         end = time.time() + 30
-        while time.time() < end and any(port_open(p) for p in (PORT, PUB_PORT)):
+        while time.time() < end and any(port_open(p) for p in (self.port, self.port + 1)):
             time.sleep(0.2)
         time.sleep(0.3)
 
