@@ -1,7 +1,9 @@
 """Side-by-side comparison driver: starts Sluicegate, Nchan (nginx) and Pushpin in turn on
-loopback, pinned to CPU 0, runs the load tool pinned to CPU 1 over the four scenarios, three
+loopback, pinned to CPU 0, runs the load tool pinned to CPU 1 over the scenarios, three
 repetitions each, and writes raw JSON, summary.json and results.md under the results folder.
-Run through compare.sh (which installs what is missing and builds first)."""
+Each run also records how busy the machine was (load average before it, CPU used by everything
+else during it), since the machine is shared. Run through compare.sh (which installs what is
+missing and builds first)."""
 import argparse
 import datetime
 import json
@@ -168,12 +170,50 @@ class Server:
         time.sleep(0.3)
 
 
-def loadtest(server, out_json, args, log):
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def busy_ticks():
+    """Busy (non-idle, non-iowait) clock ticks of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4]
+
+
+def tree_ticks(roots):
+    """CPU ticks (user + system) of `roots` and their descendants."""
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+                procs[int(d)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
+            except (OSError, IndexError, ValueError):
+                pass
+    members, i = list(roots), 0
+    while i < len(members):
+        members += [p for p, (pp, _) in procs.items() if pp == members[i] and p not in members]
+        i += 1
+    return sum(procs[p][1] for p in members if p in procs)
+
+
+def loadtest(server, out_json, args, log, perf=False):
     cmd = ["taskset", "-c", "1", LOADTEST, "--server", server.name, "--sub-addr", server.sub_addr,
            "--pub-addr", server.pub_addr, "--json", out_json, "--quiet"]
     for pid in server.pids:
         cmd += ["--server-pid", str(pid)]
+    if server.name == "sluicegate":
+        # Its own counters: SSE write syscalls vs deliveries around every step.
+        cmd += ["--metrics-addr", server.sub_addr]
+    if perf:
+        cmd += ["--perf"]
     cmd += [str(a) for a in args]
+    # The machine is shared: note how loaded it was before the run and how much CPU everything
+    # other than the server and the tool took during it (the noise in these figures).
+    load_before, busy0, srv0, t0 = loadavg(), busy_ticks(), tree_ticks(server.pids), time.time()
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
@@ -182,7 +222,15 @@ def loadtest(server, out_json, args, log):
     if rc != 0 or not os.path.exists(out_json):
         return None
     with open(out_json) as f:
-        return json.load(f)
+        r = json.load(f)
+    hz, wall = os.sysconf("SC_CLK_TCK"), time.time() - t0
+    other_s = ((busy_ticks() - busy0) - (tree_ticks(server.pids) - srv0)) / hz - r["tool_cpu_s"]
+    r["machine"] = {"loadavg_before": load_before, "wall_s": round(wall, 2),
+                    "other_cpu_util": round(max(other_s, 0.0) / wall, 3),
+                    "started": time.strftime("%H:%M:%S", time.localtime(t0))}
+    with open(out_json, "w") as f:
+        json.dump(r, f, indent=1)
+    return r
 
 
 # Offered deliveries/s (rate x subscribers) of a sweep's first step. Pushpin starts lower: it
@@ -193,7 +241,7 @@ SWEEP_START = {"pushpin": 2500}
 def scenarios(quick, server=""):
     """(key, label, loadtest args) for every point; the sweep's steps are inside one run."""
     steps = ["--step-secs", 1.5 if quick else 2, "--grace-secs", 1, "--settle-secs", 0.5]
-    subs = [100, 1000] if quick else [100, 1000, 5000]
+    subs = [100, 1000] if quick else [100, 1000, 5000, 10000]
     out = []
     for n in subs:
         out.append(("sweep-%d" % n, "fan-out sweep, %d subscribers" % n,
@@ -203,6 +251,11 @@ def scenarios(quick, server=""):
     out.append(("fixed", "1k subscribers x 50 events/s",
                 ["--subscribers", 1000, "--size", 100, "--rate", 50, "--step-secs", 5,
                  "--grace-secs", 2, "--settle-secs", 0.5]))
+    # The large fan-out at a low rate: the same 50k offered deliveries/s as "fixed", spread as
+    # one event to 10x the subscribers.
+    out.append(("fixed-10k", "10k subscribers x 5 events/s",
+                ["--subscribers", 2000 if quick else 10000, "--size", 100, "--rate", 5,
+                 "--step-secs", 5, "--grace-secs", 2, "--settle-secs", 0.5]))
     out.append(("idle", "10k idle subscribers",
                 ["--subscribers", 2000 if quick else 10000, "--rate", 0,
                  "--hold-secs", HEARTBEAT_S + 1.5, "--settle-secs", 0.5, "--connect-rate", 4000,
@@ -223,6 +276,9 @@ def main():
     ap.add_argument("--merge", action="store_true",
                     help="keep the other results already in OUT/summary.json (re-run some points)")
     ap.add_argument("--quick", action="store_true", help="smaller and shorter (a smoke run)")
+    ap.add_argument("--perf", action="store_true",
+                    help="count the server's syscalls and wake-ups per step with perf stat "
+                         "(tracepoints; costs the server a little per syscall)")
     a = ap.parse_args()
     a.out = os.path.abspath(a.out)
     raw = os.path.join(a.out, "raw")
@@ -245,7 +301,7 @@ def main():
                 try:
                     srv.start()
                     out = os.path.join(raw, "%s-%s-%d.json" % (name, key, rep))
-                    r = loadtest(srv, out, args, log)
+                    r = loadtest(srv, out, args, log, a.perf)
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     print("error: %s %s: %s" % (name, key, e), flush=True)
                 finally:
@@ -260,6 +316,7 @@ def main():
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
         "seconds": round(time.time() - started),
+        "perf": a.perf,
         "labels": {k: l for k, l, _ in scenarios(a.quick)},
     }
     with open(summary_path, "w") as f:
