@@ -63,25 +63,6 @@ def port_open(port):
         return False
 
 
-def wait_bindable(port, timeout=30.0):
-    """Waits until `port` can be bound the way nginx binds it (SO_REUSEADDR): after a run with
-    thousands of connections the previous server's sockets can hold it for a moment after that
-    server exited (seen: nginx "Address already in use" right after a 10k-subscriber run)."""
-    end = time.time() + timeout
-    while True:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            if time.time() >= end:
-                return False
-            time.sleep(0.2)
-        finally:
-            s.close()
-
-
 def raise_nofile():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -111,9 +92,6 @@ class Server:
         if os.path.isdir(t):
             shutil.rmtree(t)
         os.makedirs(t)
-        for p in (PORT, PUB_PORT):
-            if not wait_bindable(p):
-                raise RuntimeError("port %d still taken; is another comparison running?" % p)
         if self.name == "sluicegate":
             self.spawn([SLUICEGATE, "--listen", self.sub_addr, "--shards", "1", "--cpus", "0",
                         "--set", "sse.heartbeat_ms=%d" % (HEARTBEAT_S * 1000),
