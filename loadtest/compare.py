@@ -178,7 +178,7 @@ def tree_ticks(roots):
     return sum(procs[p][1] for p in members if p in procs)
 
 
-def loadtest(server, out_json, args, log, perf=False):
+def loadtest(server, out_json, args, log, perf=False, perf_events=""):
     cmd = ["taskset", "-c", "1", LOADTEST, "--server", server.name, "--sub-addr", server.sub_addr,
            "--pub-addr", server.pub_addr, "--json", out_json, "--quiet"]
     for pid in server.pids:
@@ -188,6 +188,8 @@ def loadtest(server, out_json, args, log, perf=False):
         cmd += ["--metrics-addr", server.sub_addr]
     if perf:
         cmd += ["--perf"]
+        if perf_events and server.name == "sluicegate":
+            cmd += ["--perf-events", perf_events]
     cmd += [str(a) for a in args]
     # The machine is shared: note how loaded it was before the run and how much CPU everything
     # other than the server and the tool took during it (the noise in these figures).
@@ -257,7 +259,11 @@ def main():
     ap.add_argument("--perf", action="store_true",
                     help="count the server's syscalls and wake-ups per step with perf stat "
                          "(tracepoints; costs the server a little per syscall)")
+    ap.add_argument("--probes", action="store_true",
+                    help="also count Sluicegate's executor task wake-ups and polls "
+                         "(uprobes: a count-only run, its latency and CPU are not comparable)")
     a = ap.parse_args()
+    a.perf = a.perf or a.probes  # the probes are counted by perf stat
     a.out = os.path.abspath(a.out)
     raw = os.path.join(a.out, "raw")
     os.makedirs(raw, exist_ok=True)
@@ -269,6 +275,11 @@ def main():
         with open(summary_path) as f:
             results = json.load(f)["results"]
     fresh = set()
+    perf_events = ""
+    if a.perf and a.probes:
+        import probes
+        perf_events = probes.add(SLUICEGATE)
+        print("uprobes: %s" % (perf_events or "none could be added"), flush=True)
     for name in a.servers.split(","):
         for key, label, args in scenarios(a.quick, name):
             if a.only and key not in a.only.split(","):
@@ -279,7 +290,7 @@ def main():
                 try:
                     srv.start()
                     out = os.path.join(raw, "%s-%s-%d.json" % (name, key, rep))
-                    r = loadtest(srv, out, args, log, a.perf)
+                    r = loadtest(srv, out, args, log, a.perf, perf_events)
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     print("error: %s %s: %s" % (name, key, e), flush=True)
                 finally:
@@ -290,11 +301,14 @@ def main():
                 results[name][key].append(r)
                 print("[%5.0fs] %s %s rep %d: %s" % (time.time() - started, name, key, rep + 1,
                       brief(r)), flush=True)
+    if perf_events:
+        probes.remove()
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
         "seconds": round(time.time() - started),
         "perf": a.perf,
+        "probes": bool(perf_events),
         "labels": {k: l for k, l, _ in scenarios(a.quick)},
     }
     with open(summary_path, "w") as f:

@@ -2,7 +2,7 @@
 # Side-by-side load test of Sluicegate, Nchan and Pushpin on this machine (loopback only).
 # Installs the peers and matplotlib if missing, builds the gateway and the load tool, runs every
 # scenario (compare.py) and draws the plots (plot.py). Usage: loadtest/compare.sh [--quick]
-# [--reps N] [--servers sluicegate,nchan,pushpin] [--perf]
+# [--reps N] [--servers sluicegate,nchan,pushpin] [--perf] [--probes]
 # [--only sweep-100,sweep-1000,sweep-5000,sweep-10000,fixed,fixed-10k,idle,slow]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ for svc in nginx pushpin zurl; do
     fi
 done
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
-if [[ " $* " == *" --perf "* ]] && ! command -v perf >/dev/null; then
+if [[ " $* " == *" --perf "* || " $* " == *" --probes "* ]] && ! command -v perf >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf
 fi
 # 10k subscribers need 10k+ descriptors in the load tool and the servers (compare.py raises each

@@ -2,6 +2,8 @@
 repetitions for every figure)."""
 import statistics
 
+import probes
+
 SERVERS = ["sluicegate", "nchan", "pushpin"]
 
 
@@ -50,14 +52,17 @@ def per(x, field):
 def cost_cells(st):
     """Per-delivery cost columns of the fixed-load and first-step tables: SSE write syscalls
     (Sluicegate's /metrics), server context switches (/proc), and, with --perf, every server
-    syscall and the wake-ups it performed."""
+    syscall and the wake-ups it performed; with --probes, Sluicegate's executor task wake-ups."""
     g = lambda f: med([per(x, f) for x in st])
     return [fmt(g("sse_writes_per_delivery"), "%.3f"), fmt(g("ctx_switches_per_delivery"), "%.4f"),
-            fmt(g("syscalls_per_delivery"), "%.3f"), fmt(g("wakeups_per_delivery"), "%.3f")]
+            fmt(g("syscalls_per_delivery"), "%.3f"), fmt(g("wakeups_per_delivery"), "%.3f"),
+            fmt(med([probes.per_delivery(x, "task_schedule") for x in st]), "%.2f"),
+            fmt(med([probes.per_delivery(x, "task_run") for x in st]), "%.2f")]
 
 
 COST_HEAD = ("SSE writes per delivery | context switches per delivery | syscalls per delivery "
-             "(perf) | wake-ups per delivery (perf)")
+             "(perf) | wake-ups per delivery (perf) | task wake-ups per delivery (uprobes) | "
+             "task polls per delivery (uprobes)")
 
 
 def busy_cell(runs):
@@ -76,7 +81,7 @@ def first_step_rows(results):
                   key=lambda k: int(k.split("-")[1]))
     rows = ["| subscribers | server | events/s | deliveries/s | lost | p50 ms | p99 ms | max ms | "
             "server CPU | deliveries per core-second | " + COST_HEAD + " | load avg before / other "
-            "CPU during |", "|---" * 15 + "|"]
+            "CPU during |", "|---" * 17 + "|"]
     for k in keys:
         for s in SERVERS:
             runs = results.get(s, {}).get(k, [])
@@ -98,7 +103,7 @@ def first_step_rows(results):
 def fixed_rows(results, key="fixed"):
     rows = ["| server | deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
             "server CPU | deliveries per core-second | " + COST_HEAD + " | load avg before / "
-            "other CPU during |", "|---" * 15 + "|"]
+            "other CPU during |", "|---" * 17 + "|"]
     for s in SERVERS:
         runs = results.get(s, {}).get(key, [])
         st = [only_step(r) for r in runs]
@@ -173,7 +178,7 @@ def render(meta, results):
             "Sluicegate's `/metrics` (`sse_writes_total / deliveries_total`, heartbeats "
             "included); context switches of the server's threads from `/proc`; syscalls "
             "(`raw_syscalls:sys_enter`) and wake-ups the server performed (`sched:sched_wakeup`) "
-            "from `perf stat` when run with `--perf`. \"load avg before\" is the 1-minute load "
+            "from `perf stat` when run with `--perf`; with `--probes`, glommio's `RawTask::schedule` (a task woken and queued) and `RawTask::run` (a task polled) counted by uprobes, which slow the server, so such a run gives counts only. \"load avg before\" is the 1-minute load "
             "average before each run; \"other CPU\" is the share of one core that processes "
             "other than the server and the load tool used during it (the machine is shared).", ""]
     return "\n".join(out)

@@ -124,9 +124,9 @@ pub struct Perf {
 }
 
 impl Perf {
-    /// Starts counting [`PERF_EVENTS`] on every thread of `pids`; `None` when perf is missing or
-    /// refuses (the run goes on without these figures).
-    pub fn start(pids: &[u32]) -> Option<Perf> {
+    /// Starts counting [`PERF_EVENTS`] (and `extra_events`) on every thread of `pids`; `None`
+    /// when perf is missing or refuses (the run goes on without these figures).
+    pub fn start(pids: &[u32], extra_events: &str) -> Option<Perf> {
         if pids.is_empty() {
             return None;
         }
@@ -136,13 +136,17 @@ impl Perf {
             pids[0]
         ));
         let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+        let mut events = PERF_EVENTS.to_string();
+        if !extra_events.is_empty() {
+            events = format!("{events},{extra_events}");
+        }
         let child = Command::new("perf")
             .args([
                 "stat",
                 "-x",
                 ",",
                 "-e",
-                PERF_EVENTS,
+                &events,
                 "-p",
                 &list.join(","),
                 "-o",

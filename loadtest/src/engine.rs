@@ -39,6 +39,8 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// Count syscalls, context switches and wake-ups of the server with `perf stat` per step.
     pub perf: bool,
+    /// Extra `perf stat` events (comma-separated) counted with `perf`.
+    pub perf_events: String,
     pub p99_limit_ms: f64,
     pub stop_on_fail: bool,
     pub progress: bool,

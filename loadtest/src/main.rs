@@ -95,6 +95,10 @@ struct Args {
     /// processes for each step. Costs the server a little per syscall, so it is opt-in.
     #[arg(long)]
     perf: bool,
+    /// More `perf stat` events for `--perf`, comma-separated (e.g. uprobes on the server's
+    /// executor: `probe_sluicegate:*`).
+    #[arg(long, default_value = "")]
+    perf_events: String,
     /// A step fails when its p99 exceeds this (or anything is lost).
     #[arg(long, default_value_t = 100.0)]
     p99_limit_ms: f64,
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
         server_pids: a.server_pids.clone(),
         metrics_addr: a.metrics_addr,
         perf: a.perf,
+        perf_events: a.perf_events.clone(),
         p99_limit_ms: a.p99_limit_ms,
         stop_on_fail: !a.no_stop_on_fail,
         progress: !a.quiet,

@@ -202,7 +202,11 @@ fn settle(e: &mut Engine, d: Duration) -> Result<(), String> {
 fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
     let cfg = e.cfg;
     let pids = tree_pids(&cfg.server_pids);
-    let perf = if cfg.perf { Perf::start(&pids) } else { None };
+    let perf = if cfg.perf {
+        Perf::start(&pids, &cfg.perf_events)
+    } else {
+        None
+    };
     if perf.is_some() {
         // perf needs a moment to attach; keep reading (heartbeats) meanwhile so nothing is
         // timed while it starts. What it counts in this pause is idle traffic only.
