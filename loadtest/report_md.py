@@ -178,7 +178,11 @@ def render(meta, results):
             "Sluicegate's `/metrics` (`sse_writes_total / deliveries_total`, heartbeats "
             "included); context switches of the server's threads from `/proc`; syscalls "
             "(`raw_syscalls:sys_enter`) and wake-ups the server performed (`sched:sched_wakeup`) "
-            "from `perf stat` when run with `--perf`; with `--probes`, glommio's `RawTask::schedule` (a task woken and queued) and `RawTask::run` (a task polled) counted by uprobes, which slow the server, so such a run gives counts only. \"load avg before\" is the 1-minute load "
-            "average before each run; \"other CPU\" is the share of one core that processes "
-            "other than the server and the load tool used during it (the machine is shared).", ""]
+            "from `perf stat` when run with `--perf`; with `--probes`, glommio's "
+            "`RawTask::schedule` (a task woken and queued) and `RawTask::run` (a task polled) "
+            "counted by uprobes, which slow the server, so such a run gives counts only. "
+            "\"load avg before\" is the 1-minute load average before each run; \"other CPU\" is "
+            "the user + system time of processes other than the server and the load tool during "
+            "it, in cores (100% = one of the two; the machine is shared); `raw/*.json` also "
+            "hold softirq and steal time.", ""]
     return "\n".join(out)
