@@ -30,17 +30,20 @@ def sweep_rows(meta, results):
     keys = sorted({k for s in results.values() for k in s if k.startswith("sweep-")},
                   key=lambda k: int(k.split("-")[1]))
     rows = ["| subscribers | server | highest sustained deliveries/s | at events/s | p99 ms there | "
-            "deliveries per server core-second | load tool CPU there |", "|---|---|---|---|---|---|---|"]
+            "deliveries per server core-second | load tool CPU there | runs that passed a step |",
+            "|---|---|---|---|---|---|---|---|"]
     for k in keys:
         for s in SERVERS:
             runs = results.get(s, {}).get(k, [])
             bs = [best(r) for r in runs]
-            rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            # The medians skip runs that passed no step, so say how many did.
+            rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 k.split("-")[1], s, fmt(med([b and b["deliveries_per_s"] for b in bs])),
                 fmt(med([b and b["rate"] for b in bs])),
                 fmt(med([b and b["latency"]["p99_ms"] for b in bs]), "%.1f"),
                 fmt(med([b and b["deliveries_per_core_s"] for b in bs])),
-                fmt(med([b and b["tool_cpu_util"] * 100 for b in bs]), "%.0f%%")))
+                fmt(med([b and b["tool_cpu_util"] * 100 for b in bs]), "%.0f%%"),
+                "%d / %d" % (sum(b is not None for b in bs), len(bs))))
     return rows
 
 
