@@ -1,7 +1,9 @@
 """Side-by-side comparison driver: starts Sluicegate, Nchan (nginx) and Pushpin in turn on
-loopback, pinned to CPU 0, runs the load tool pinned to CPU 1 over the four scenarios, three
+loopback, pinned to CPU 0, runs the load tool pinned to CPU 1 over the scenarios, three
 repetitions each, and writes raw JSON, summary.json and results.md under the results folder.
-Run through compare.sh (which installs what is missing and builds first)."""
+Each run also records how busy the machine was (load average before it, CPU used by everything
+else during it), since the machine is shared. Run through compare.sh (which installs what is
+missing and builds first)."""
 import argparse
 import datetime
 import json
@@ -26,7 +28,11 @@ LOADTEST = os.path.join(BIN, "loadtest")
 SLUICEGATE = os.path.join(BIN, "sluicegate")
 SERVERS = ["sluicegate", "nchan", "pushpin"]
 HEARTBEAT_S = 5
-PORT, PUB_PORT, ORIGIN_PORT = 18480, 18481, 18482
+# Each server gets its own ports (subscribe = base, publish = base + 1, GRIP origin = base + 2,
+# zurl = base + 10..12): connections a server closed first sit in TIME_WAIT on its port for
+# 60 s, and after Sluicegate's (glommio binds with SO_REUSEPORT) nginx could not bind the port
+# ("Address already in use", seen after a run with a few thousand subscribers).
+BASE_PORT = {"sluicegate": 18480, "nchan": 18500, "pushpin": 18520}
 
 
 def fill(template, out, values):
@@ -67,7 +73,8 @@ class Server:
 
     def __init__(self, name, tmp):
         self.name, self.tmp, self.procs, self.pids = name, tmp, [], []
-        self.sub_addr = "127.0.0.1:%d" % PORT
+        self.port = BASE_PORT[name]
+        self.sub_addr = "127.0.0.1:%d" % self.port
         self.pub_addr = self.sub_addr
 
     def spawn(self, args, log, cpu, measured=True):
@@ -81,6 +88,7 @@ class Server:
 
     def start(self):
         t = self.tmp
+        PORT, PUB_PORT, ORIGIN_PORT = self.port, self.port + 1, self.port + 2
         if os.path.isdir(t):
             shutil.rmtree(t)
         os.makedirs(t)
@@ -135,17 +143,59 @@ class Server:
         # Pushpin's runner lets its children drain for a while after SIGTERM: the next server
         # must not find the port still taken (bounded wait).
         end = time.time() + 30
-        while time.time() < end and any(port_open(p) for p in (PORT, PUB_PORT)):
+        while time.time() < end and any(port_open(p) for p in (self.port, self.port + 1)):
             time.sleep(0.2)
         time.sleep(0.3)
 
 
-def loadtest(server, out_json, args, log):
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def cpu_ticks():
+    """Whole-machine clock ticks from /proc/stat: (user + nice + system, softirq, steal).
+    Softirq is kept apart: loopback TCP work of the server and the tool lands there, not in
+    their own process times; steal is the hypervisor's (other guests)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[0] + v[1] + v[2], v[6], v[7]
+
+
+def tree_ticks(roots):
+    """CPU ticks (user + system) of `roots` and their descendants."""
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+                procs[int(d)] = (int(rest[1]), int(rest[11]) + int(rest[12]))
+            except (OSError, IndexError, ValueError):
+                pass
+    members, i = list(roots), 0
+    while i < len(members):
+        members += [p for p, (pp, _) in procs.items() if pp == members[i] and p not in members]
+        i += 1
+    return sum(procs[p][1] for p in members if p in procs)
+
+
+def loadtest(server, out_json, args, log, perf=False, perf_events=""):
     cmd = ["taskset", "-c", "1", LOADTEST, "--server", server.name, "--sub-addr", server.sub_addr,
            "--pub-addr", server.pub_addr, "--json", out_json, "--quiet"]
     for pid in server.pids:
         cmd += ["--server-pid", str(pid)]
+    if server.name == "sluicegate":
+        # Its own counters: SSE write syscalls vs deliveries around every step.
+        cmd += ["--metrics-addr", server.sub_addr]
+    if perf:
+        cmd += ["--perf"]
+        if perf_events and server.name == "sluicegate":
+            cmd += ["--perf-events", perf_events]
     cmd += [str(a) for a in args]
+    # The machine is shared: note how loaded it was before the run and how much CPU everything
+    # other than the server and the tool took during it (the noise in these figures).
+    load_before, cpu0, srv0, t0 = loadavg(), cpu_ticks(), tree_ticks(server.pids), time.time()
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
         f.flush()
@@ -154,7 +204,18 @@ def loadtest(server, out_json, args, log):
     if rc != 0 or not os.path.exists(out_json):
         return None
     with open(out_json) as f:
-        return json.load(f)
+        r = json.load(f)
+    hz, wall = os.sysconf("SC_CLK_TCK"), time.time() - t0
+    d = [b - a for a, b in zip(cpu0, cpu_ticks())]
+    other_s = (d[0] - (tree_ticks(server.pids) - srv0)) / hz - r["tool_cpu_s"]
+    r["machine"] = {"loadavg_before": load_before, "wall_s": round(wall, 2),
+                    "other_cpu_util": round(max(other_s, 0.0) / wall, 3),
+                    "softirq_util": round(d[1] / hz / wall, 3),
+                    "steal_util": round(d[2] / hz / wall, 3),
+                    "started": time.strftime("%H:%M:%S", time.localtime(t0))}
+    with open(out_json, "w") as f:
+        json.dump(r, f, indent=1)
+    return r
 
 
 # Offered deliveries/s (rate x subscribers) of a sweep's first step. Pushpin starts lower: it
@@ -165,7 +226,7 @@ SWEEP_START = {"pushpin": 2500}
 def scenarios(quick, server=""):
     """(key, label, loadtest args) for every point; the sweep's steps are inside one run."""
     steps = ["--step-secs", 1.5 if quick else 2, "--grace-secs", 1, "--settle-secs", 0.5]
-    subs = [100, 1000] if quick else [100, 1000, 5000]
+    subs = [100, 1000] if quick else [100, 1000, 5000, 10000]
     out = []
     for n in subs:
         out.append(("sweep-%d" % n, "fan-out sweep, %d subscribers" % n,
@@ -175,6 +236,11 @@ def scenarios(quick, server=""):
     out.append(("fixed", "1k subscribers x 50 events/s",
                 ["--subscribers", 1000, "--size", 100, "--rate", 50, "--step-secs", 5,
                  "--grace-secs", 2, "--settle-secs", 0.5]))
+    # The large fan-out at a low rate: the same 50k offered deliveries/s as "fixed", spread as
+    # one event to 10x the subscribers.
+    out.append(("fixed-10k", "10k subscribers x 5 events/s",
+                ["--subscribers", 2000 if quick else 10000, "--size", 100, "--rate", 5,
+                 "--step-secs", 5, "--grace-secs", 2, "--settle-secs", 0.5]))
     out.append(("idle", "10k idle subscribers",
                 ["--subscribers", 2000 if quick else 10000, "--rate", 0,
                  "--hold-secs", HEARTBEAT_S + 1.5, "--settle-secs", 0.5, "--connect-rate", 4000,
@@ -195,7 +261,14 @@ def main():
     ap.add_argument("--merge", action="store_true",
                     help="keep the other results already in OUT/summary.json (re-run some points)")
     ap.add_argument("--quick", action="store_true", help="smaller and shorter (a smoke run)")
+    ap.add_argument("--perf", action="store_true",
+                    help="count the server's syscalls and wake-ups per step with perf stat "
+                         "(tracepoints; costs the server a little per syscall)")
+    ap.add_argument("--probes", action="store_true",
+                    help="also count Sluicegate's executor task wake-ups and polls "
+                         "(uprobes: a count-only run, its latency and CPU are not comparable)")
     a = ap.parse_args()
+    a.perf = a.perf or a.probes  # the probes are counted by perf stat
     a.out = os.path.abspath(a.out)
     raw = os.path.join(a.out, "raw")
     os.makedirs(raw, exist_ok=True)
@@ -207,6 +280,11 @@ def main():
         with open(summary_path) as f:
             results = json.load(f)["results"]
     fresh = set()
+    perf_events = ""
+    if a.perf and a.probes:
+        import probes
+        perf_events = probes.add(SLUICEGATE)
+        print("uprobes: %s" % (perf_events or "none could be added"), flush=True)
     for name in a.servers.split(","):
         for key, label, args in scenarios(a.quick, name):
             if a.only and key not in a.only.split(","):
@@ -217,7 +295,7 @@ def main():
                 try:
                     srv.start()
                     out = os.path.join(raw, "%s-%s-%d.json" % (name, key, rep))
-                    r = loadtest(srv, out, args, log)
+                    r = loadtest(srv, out, args, log, a.perf, perf_events)
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     print("error: %s %s: %s" % (name, key, e), flush=True)
                 finally:
@@ -228,10 +306,14 @@ def main():
                 results[name][key].append(r)
                 print("[%5.0fs] %s %s rep %d: %s" % (time.time() - started, name, key, rep + 1,
                       brief(r)), flush=True)
+    if perf_events:
+        probes.remove()
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
         "seconds": round(time.time() - started),
+        "perf": a.perf,
+        "probes": bool(perf_events),
         "labels": {k: l for k, l, _ in scenarios(a.quick)},
     }
     with open(summary_path, "w") as f:

@@ -2,7 +2,8 @@
 # Side-by-side load test of Sluicegate, Nchan and Pushpin on this machine (loopback only).
 # Installs the peers and matplotlib if missing, builds the gateway and the load tool, runs every
 # scenario (compare.py) and draws the plots (plot.py). Usage: loadtest/compare.sh [--quick]
-# [--reps N] [--servers sluicegate,nchan,pushpin] [--only sweep-100,fixed,idle,slow]
+# [--reps N] [--servers sluicegate,nchan,pushpin] [--perf] [--probes]
+# [--only sweep-100,sweep-1000,sweep-5000,sweep-10000,fixed,fixed-10k,idle,slow]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ] \
@@ -17,6 +18,15 @@ for svc in nginx pushpin zurl; do
     fi
 done
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
+if [[ " $* " == *" --perf "* || " $* " == *" --probes "* ]] && ! command -v perf >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf
+fi
+# 10k subscribers need 10k+ descriptors in the load tool and the servers (compare.py raises each
+# child's soft limit to the hard one); try to lift a low hard limit (works as root).
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 11000 ]; then
+    ulimit -Hn 20000 2>/dev/null \
+        || echo "note: hard open-file limit $(ulimit -Hn); 10k subscribers need more than 10k" >&2
+fi
 cargo build --release -p loadtest -p sluicegate
 out="results/compare-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out/bin"

@@ -35,6 +35,12 @@ pub struct Config {
     pub connect_rate: f64,
     pub connect_timeout: Duration,
     pub server_pids: Vec<u32>,
+    /// Where Sluicegate's `/metrics` is scraped around each step (None: other servers).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Count syscalls, context switches and wake-ups of the server with `perf stat` per step.
+    pub perf: bool,
+    /// Extra `perf stat` events (comma-separated) counted with `perf`.
+    pub perf_events: String,
     pub p99_limit_ms: f64,
     pub stop_on_fail: bool,
     pub progress: bool,

@@ -2,6 +2,7 @@
 //! topics, open-loop HTTP publishing at fixed rates, latency from each event's scheduled send
 //! time (coordinated-omission-free), loss and duplicates by sequence number, server CPU and RSS.
 
+mod counters;
 mod engine;
 mod flavor;
 mod httpmini;
@@ -86,6 +87,18 @@ struct Args {
     /// Server process(es) to measure; their descendants are included. Repeatable.
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
+    /// Scrape Sluicegate's `/metrics` at this address before and after each step (SSE writes
+    /// per delivery in the report).
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+    /// Attach `perf stat` (tracepoints: syscalls, context switches, wake-ups) to the server's
+    /// processes for each step. Costs the server a little per syscall, so it is opt-in.
+    #[arg(long)]
+    perf: bool,
+    /// More `perf stat` events for `--perf`, comma-separated (e.g. uprobes on the server's
+    /// executor: `probe_sluicegate:*`).
+    #[arg(long, default_value = "")]
+    perf_events: String,
     /// A step fails when its p99 exceeds this (or anything is lost).
     #[arg(long, default_value_t = 100.0)]
     p99_limit_ms: f64,
@@ -149,6 +162,9 @@ fn main() -> ExitCode {
         connect_rate: a.connect_rate.max(1.0),
         connect_timeout: secs(a.connect_timeout_secs),
         server_pids: a.server_pids.clone(),
+        metrics_addr: a.metrics_addr,
+        perf: a.perf,
+        perf_events: a.perf_events.clone(),
         p99_limit_ms: a.p99_limit_ms,
         stop_on_fail: !a.no_stop_on_fail,
         progress: !a.quiet,

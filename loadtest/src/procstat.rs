@@ -54,21 +54,31 @@ fn all_processes() -> Vec<(u32, Stat)> {
         .collect()
 }
 
-/// Usage summed over `roots` and all their descendants (threads are inside their process).
-pub fn tree_usage(roots: &[u32]) -> Usage {
-    let procs = all_processes();
+/// `roots` and all their descendants' pids (threads are inside their process).
+pub fn tree_pids(roots: &[u32]) -> Vec<u32> {
+    members(&all_processes(), roots)
+}
+
+fn members(procs: &[(u32, Stat)], roots: &[u32]) -> Vec<u32> {
     let mut members: Vec<u32> = roots.to_vec();
     // Breadth-first over the parent links; bounded by the number of processes.
     let mut i = 0;
     while i < members.len() {
         let parent = members[i];
-        for (pid, st) in &procs {
+        for (pid, st) in procs {
             if st.ppid == parent && !members.contains(pid) {
                 members.push(*pid);
             }
         }
         i += 1;
     }
+    members
+}
+
+/// Usage summed over `roots` and all their descendants (threads are inside their process).
+pub fn tree_usage(roots: &[u32]) -> Usage {
+    let procs = all_processes();
+    let members = members(&procs, roots);
     let mut u = Usage::default();
     for (pid, st) in &procs {
         if members.contains(pid) {

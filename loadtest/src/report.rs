@@ -1,6 +1,8 @@
 //! Per-step accounting (expected vs received by sequence number, latency histograms) and the
 //! report: a human-readable table and JSON.
 
+use std::collections::BTreeMap;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -106,6 +108,20 @@ pub struct StepReport {
     pub tool_cpu_util: f64,
     /// No loss and p99 under the limit.
     pub passed: bool,
+    /// Context switches of the server's threads over the step and its grace period (`/proc`).
+    pub server_ctx_switches: u64,
+    pub ctx_switches_per_delivery: Option<f64>,
+    /// Sluicegate: `sse_writes_total / deliveries_total` over the step (1 / frames per syscall).
+    pub sse_writes_per_delivery: Option<f64>,
+    /// With `--perf`: every syscall the server made, per delivery received.
+    pub syscalls_per_delivery: Option<f64>,
+    /// With `--perf`: wake-ups the server's threads performed (`sched:sched_wakeup` in its
+    /// context: mostly waking the readers it wrote to), per delivery received.
+    pub wakeups_per_delivery: Option<f64>,
+    /// Sluicegate: every `/metrics` series' change over the step, summed over shards.
+    pub server_metrics: Option<BTreeMap<String, f64>>,
+    /// With `--perf`: the raw `perf stat` counts over the step.
+    pub perf: Option<BTreeMap<String, u64>>,
 }
 
 /// The result of one run (one subscriber population, one or more rate steps).
@@ -188,6 +204,15 @@ pub fn table(r: &RunReport) -> String {
             st.deliveries_per_core_s,
             st.tool_cpu_util * 100.0,
             if st.passed { "yes" } else { "NO" },
+        ));
+        let per = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        s.push_str(&format!(
+            "          server per delivery: context switches {}, SSE writes {}, syscalls {}, \
+             wake-ups {}\n",
+            per(st.ctx_switches_per_delivery),
+            per(st.sse_writes_per_delivery),
+            per(st.syscalls_per_delivery),
+            per(st.wakeups_per_delivery),
         ));
     }
     if let Some(b) = r.best_step.and_then(|i| r.steps.get(i)) {

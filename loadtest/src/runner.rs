@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll};
 use sluicegate::codec::sse_parse::ParsedEvent;
 
+use crate::counters::{self, Perf};
 use crate::engine::{Config, Engine, MAX_HANDSHAKES};
-use crate::procstat::{self_usage, tree_usage};
+use crate::procstat::{self_usage, tree_pids, tree_usage};
 use crate::publisher::{Pending, PubConn};
 use crate::report::{Latency, RunReport, Step, StepReport};
 use crate::subs::{Sub, SubState};
@@ -200,6 +201,22 @@ fn settle(e: &mut Engine, d: Duration) -> Result<(), String> {
 /// One open-loop step at `rate` events/s for `cfg.step`, then up to `cfg.grace` to drain.
 fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
     let cfg = e.cfg;
+    let pids = tree_pids(&cfg.server_pids);
+    let perf = if cfg.perf {
+        Perf::start(&pids, &cfg.perf_events)
+    } else {
+        None
+    };
+    if perf.is_some() {
+        // perf needs a moment to attach; keep reading (heartbeats) meanwhile so nothing is
+        // timed while it starts. What it counts in this pause is idle traffic only.
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(300) {
+            e.pump(Duration::from_millis(10))?;
+        }
+    }
+    let metrics0 = cfg.metrics_addr.map(counters::scrape);
+    let ctx0 = counters::ctx_switches(&pids);
     e.steps.push(Step::new(e.next_seq));
     let srv0 = tree_usage(&cfg.server_pids);
     let tool0 = self_usage();
@@ -256,6 +273,16 @@ fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
     let seconds = wall0.elapsed().as_secs_f64();
     let srv1 = tree_usage(&cfg.server_pids);
     let tool1 = self_usage();
+    let ctx = counters::ctx_switches(&pids).saturating_sub(ctx0);
+    let server_metrics = match (metrics0, cfg.metrics_addr.map(counters::scrape)) {
+        (Some(Ok(a)), Some(Ok(b))) => Some(counters::delta(&a, &b)),
+        (Some(Err(err)), _) | (_, Some(Err(err))) => {
+            e.note_error(err);
+            None
+        }
+        _ => None,
+    };
+    let perf = perf.and_then(Perf::stop);
     let Some(st) = e.steps.last() else {
         return Err("no step".into());
     };
@@ -263,6 +290,12 @@ fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
     let lost = st.expected.saturating_sub(st.received);
     let server_cpu_s = srv1.cpu_s - srv0.cpu_s;
     let passed = lost == 0 && st.publish_errors == 0 && latency.p99_ms <= cfg.p99_limit_ms;
+    let per_delivery = |n: f64| (st.received > 0).then(|| n / st.received as f64);
+    // Sluicegate's own ratio uses its own delivery count (frames queued), not what arrived.
+    let sse_writes_per_delivery = server_metrics.as_ref().and_then(|m| {
+        let d = m.get("sluicegate_deliveries_total").copied()?;
+        (d > 0.0).then(|| m.get("sluicegate_sse_writes_total").copied().unwrap_or(0.0) / d)
+    });
     Ok(StepReport {
         rate,
         seconds,
@@ -284,6 +317,17 @@ fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
         server_rss_bytes: srv1.rss_bytes,
         tool_cpu_s: tool1.cpu_s - tool0.cpu_s,
         tool_cpu_util: (tool1.cpu_s - tool0.cpu_s) / seconds,
+        server_ctx_switches: ctx,
+        ctx_switches_per_delivery: per_delivery(ctx as f64),
+        sse_writes_per_delivery,
+        syscalls_per_delivery: perf
+            .as_ref()
+            .and_then(|p| per_delivery(*p.get("raw_syscalls:sys_enter")? as f64)),
+        wakeups_per_delivery: perf
+            .as_ref()
+            .and_then(|p| per_delivery(*p.get("sched:sched_wakeup")? as f64)),
+        server_metrics,
+        perf,
         passed,
     })
 }
