@@ -6,12 +6,12 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sluicegate::broker::memory::History;
-use sluicegate::broker::{FramedEvent, PartitionKey};
-use sluicegate::delivery::registry::Registry;
-use sluicegate::delivery::sse::SSE;
-use sluicegate::delivery::subscriber::{Subscriber, SubscriptionSpec};
-use sluicegate::delivery::writer::Writer;
+use sluicegate::internals::broker::History;
+use sluicegate::internals::broker::{FramedEvent, PartitionKey};
+use sluicegate::internals::delivery::Registry;
+use sluicegate::internals::delivery::Writer;
+use sluicegate::internals::delivery::SSE;
+use sluicegate::internals::delivery::{Subscriber, SubscriptionSpec};
 
 const SUBSCRIBERS: usize = 1000;
 

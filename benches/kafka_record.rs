@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sluicegate::broker::framing::Framer;
-use sluicegate::broker::kafka::{EventTypeRule, KafkaRecord};
-use sluicegate::broker::{EventMeta, PartitionKey};
+use sluicegate::internals::broker::kafka::{EventTypeRule, KafkaRecord};
+use sluicegate::internals::broker::Framer;
+use sluicegate::internals::broker::{EventMeta, PartitionKey};
 
 fn record(value: &str, with_header: bool) -> KafkaRecord {
     KafkaRecord {

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sluicegate::broker::{FramedEvent, PartitionKey};
-use sluicegate::shard::mesh::{build_mesh, MeshMsg};
+use sluicegate::internals::broker::{FramedEvent, PartitionKey};
+use sluicegate::internals::shard::{build_mesh, MeshMsg};
 
 fn event(offset: u64) -> MeshMsg {
     MeshMsg::Event(FramedEvent {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use sluicegate::config::{Config, LoadOutcome};
-use sluicegate::shard::pool::Gateway;
+use sluicegate::Gateway;
 
 fn main() -> ExitCode {
     let config = match Config::load(std::env::args_os(), sluicegate::config::process_env()) {

@@ -12,11 +12,11 @@ use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use sluicegate::broker::kafka::{
+use sluicegate::config::KafkaConfig;
+use sluicegate::internals::broker::kafka::{
     check_bootstrap, owner_of, BrokerState, EventTypeRule, FetchError, KafkaError, KafkaPlane,
     KafkaRecord, PlaneCommand, PlaneEvent, ProduceError, ProduceRecord,
 };
-use sluicegate::config::KafkaConfig;
 
 mod common;
 

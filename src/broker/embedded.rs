@@ -47,10 +47,6 @@ impl OwnedPartition {
         }
         Assigned::New(offset)
     }
-
-    pub fn next_offset(&self) -> u64 {
-        self.next_offset
-    }
 }
 
 /// The partitions this shard owns.

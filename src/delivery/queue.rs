@@ -33,13 +33,9 @@ impl Chunk {
         }
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         let [a, b] = self.slices();
         a.len() + b.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -78,10 +74,6 @@ impl FrameQueue {
     /// Bytes not yet written.
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes
-    }
-
-    pub fn max_bytes(&self) -> usize {
-        self.max_bytes
     }
 
     pub fn is_empty(&self) -> bool {

@@ -97,7 +97,8 @@ impl DrainBarrier {
         }
     }
 
-    pub fn is_passed(&self) -> bool {
+    #[cfg(test)]
+    fn is_passed(&self) -> bool {
         self.passed.is_triggered()
     }
 

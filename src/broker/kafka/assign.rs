@@ -14,8 +14,10 @@ pub fn owner_of(topic: &str, partition: i32, shards: usize) -> usize {
     shard_for(topic, partition.unsigned_abs(), shards)
 }
 
-/// The partitions among `partitions` that `shard` owns, in the order given.
-pub fn partitions_for_shard(
+/// The partitions among `partitions` that `shard` owns, in the order given (the tests check
+/// the ownership rule through it).
+#[cfg(test)]
+fn partitions_for_shard(
     topic: &str,
     partitions: impl IntoIterator<Item = i32>,
     shard: usize,

@@ -33,7 +33,7 @@ mod state;
 mod supervisor;
 mod worker;
 
-pub use assign::{owner_of, partitions_for_shard};
+pub use assign::owner_of;
 pub use connect::check_bootstrap;
 pub use dedup::RecentIds;
 pub use events::{
