@@ -43,8 +43,8 @@ impl Registry {
         }
     }
 
-    /// Offer a live event to every subscriber of its partition, putting those the writer
-    /// should serve on its ready list; returns how many queued it.
+    /// Offer a live event to every subscriber of its partition, handing those the writer should
+    /// serve to it as one batch; returns how many queued it.
     ///
     /// The walk starts at a different subscriber for each event (the offset picks it), so the
     /// order in which sockets are written rotates: with thousands of subscribers the last one
@@ -56,19 +56,18 @@ impl Registry {
         let start = (event.offset % list.len() as u64) as usize;
         let (tail, head) = list.split_at(start);
         let mut queued = 0;
+        let mut ready = writer.new_batch();
         for (idx, sub) in head.iter().chain(tail) {
             match sub.offer_live(*idx, event) {
                 Offer::Skipped => {}
                 Offer::Queued => queued += 1,
                 Offer::Schedule => {
                     queued += 1;
-                    writer.schedule(sub.clone());
+                    ready.push(sub.clone());
                 }
             }
         }
-        if writer.pending() > 0 {
-            writer.notify();
-        }
+        writer.submit(ready);
         queued
     }
 

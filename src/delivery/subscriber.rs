@@ -45,7 +45,7 @@ pub enum Offer {
     Skipped,
     /// Queued; the subscriber is already scheduled or its session writes for it.
     Queued,
-    /// Queued, and the subscriber must be put on the shard writer's ready list.
+    /// Queued, and the subscriber goes into this event's batch for the shard writer.
     Schedule,
 }
 
@@ -119,7 +119,7 @@ struct State {
     id_arena: BytesMut,
     /// The socket the shard writer may write to directly, while the session runs.
     socket: Option<AttachedSocket>,
-    /// On the shard writer's ready list.
+    /// In a batch waiting for the shard writer.
     scheduled: bool,
     /// The socket was full: the session waits for room and writes until the queue is empty;
     /// until then the writer leaves this subscriber alone.
