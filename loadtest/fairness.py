@@ -21,13 +21,7 @@ import subprocess
 import threading
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from variants import free_port, wait_healthy
 
 
 def pct(values, q):
@@ -113,7 +107,7 @@ def main():
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = []
     try:
-        time.sleep(0.5)
+        wait_healthy(port, server)
         rows.append(("shard idle", probe(port, args.secs)))
         tool = subprocess.Popen(
             ["taskset", "-c", "1", args.loadtest, "--sub-addr", f"127.0.0.1:{port}",
