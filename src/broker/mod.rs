@@ -115,10 +115,18 @@ pub enum PublishError {
     Invalid(String),
 }
 
-impl PublishError {
+/// An error a client will see: it says which HTTP status answers it and whether a retry may
+/// help, so the delivery layer maps every refusal the same way (`delivery::publish::refusal`).
+pub trait Refusal: std::fmt::Display {
+    fn status(&self) -> u16;
+    /// Seconds worth waiting before a retry, when a retry may help.
+    fn retry_after(&self) -> Option<u32>;
+}
+
+impl Refusal for PublishError {
     /// The HTTP status a publisher gets: 503 while busy or stopping (nothing was appended), 400
     /// for an event that cannot be framed.
-    pub fn status(&self) -> u16 {
+    fn status(&self) -> u16 {
         match self {
             Self::Busy(_) | Self::ShuttingDown => 503,
             Self::Invalid(_) => 400,
@@ -127,7 +135,7 @@ impl PublishError {
 
     /// Seconds worth waiting before a retry, when a retry may help. Not while shutting down:
     /// this process will not take the event; the publisher should go to another instance.
-    pub fn retry_after(&self) -> Option<u32> {
+    fn retry_after(&self) -> Option<u32> {
         match self {
             Self::Busy(_) => Some(1),
             Self::ShuttingDown | Self::Invalid(_) => None,

@@ -1,5 +1,4 @@
 //! `POST /topics/{topic}/events`: read one event (or an NDJSON batch) and append it.
-use std::fmt::Display;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -7,7 +6,7 @@ use bytes::Bytes;
 use super::response::Response;
 use crate::broker::kafka::{ProduceRecord, ID_HEADER};
 use crate::broker::routing::partition_for_key;
-use crate::broker::{PartitionKey, PublishItem};
+use crate::broker::{PartitionKey, PublishItem, Refusal};
 use crate::codec::event_id;
 use crate::codec::http1::Request;
 use crate::codec::query;
@@ -161,7 +160,7 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
     };
     match ctx.publish(key, items).await {
         Ok(ids) => Ok(Response::json(200, ids_json(&ids))),
-        Err(e) => Err(refusal(e.status(), e.retry_after(), &e)),
+        Err(e) => Err(refusal(&e)),
     }
 }
 
@@ -194,8 +193,7 @@ async fn produce_to_kafka(
     key: Option<String>,
     datas: Vec<Bytes>,
 ) -> Result<Response, Response> {
-    link.partitions(&topic)
-        .map_err(|e| refusal(e.status(), e.retry_after(), &e))?;
+    link.partitions(&topic).map_err(|e| refusal(&e))?;
     let extra = passthrough_headers(req);
     // The idempotency key travels in its own record header; a pass-through header of that
     // name would make the owner drop records the publisher never meant as retries.
@@ -228,7 +226,7 @@ async fn produce_to_kafka(
                 .collect();
             Ok(Response::json(200, ids_json(&ids)))
         }
-        Err(e) => Err(refusal(e.status(), e.retry_after(), &e)),
+        Err(e) => Err(refusal(&e)),
     }
 }
 
@@ -236,9 +234,9 @@ async fn produce_to_kafka(
 /// [`crate::broker::kafka::ProduceError`], [`crate::shard::kafka_link::TopicUnavailable`]):
 /// each of those decides its own status and whether a retry may help; this is the one place
 /// that turns that into a response, with `Retry-After` when it does.
-pub(super) fn refusal(status: u16, retry_after: Option<u32>, why: &dyn Display) -> Response {
-    let response = Response::text(status, why.to_string());
-    match retry_after {
+pub(super) fn refusal(why: &impl Refusal) -> Response {
+    let response = Response::text(why.status(), why.to_string());
+    match why.retry_after() {
         Some(seconds) => response.with_header("retry-after", seconds.to_string()),
         None => response,
     }

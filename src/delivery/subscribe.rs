@@ -90,9 +90,7 @@ fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionK
     for t in topics {
         let count = match &ctx.kafka {
             None => ctx.config().memory_broker.partitions,
-            Some(link) => link
-                .partitions(t)
-                .map_err(|e| refusal(e.status(), e.retry_after(), &e))?,
+            Some(link) => link.partitions(t).map_err(|e| refusal(&e))?,
         };
         let topic: Arc<str> = Arc::from(t.as_str());
         parts.extend((0..count).map(|p| PartitionKey {

@@ -15,6 +15,7 @@ use crate::broker::kafka::{
     BrokerState, EventTypeRule, FetchError, Fetched, KafkaPlane, KafkaRecord, PlaneCommand,
     PlaneEvent, ProduceError, ProduceRecord, Produced, RecentIds,
 };
+use crate::broker::Refusal;
 use crate::broker::{shared_headers, EventMeta, FramedEvent, PartitionKey};
 use crate::config::KafkaConfig;
 use crate::telemetry::ShardMetrics;
@@ -57,9 +58,9 @@ pub enum TopicUnavailable {
     NotReady { topic: String, reason: String },
 }
 
-impl TopicUnavailable {
+impl Refusal for TopicUnavailable {
     /// 404 for a topic this gateway does not serve, 503 while its partitions are unknown.
-    pub fn status(&self) -> u16 {
+    fn status(&self) -> u16 {
         match self {
             Self::NotConfigured { .. } => 404,
             Self::NotReady { .. } => 503,
@@ -67,7 +68,7 @@ impl TopicUnavailable {
     }
 
     /// Seconds worth waiting before a retry, when a retry may help.
-    pub fn retry_after(&self) -> Option<u32> {
+    fn retry_after(&self) -> Option<u32> {
         match self {
             Self::NotConfigured { .. } => None,
             Self::NotReady { .. } => Some(1),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::record::KafkaRecord;
+use crate::broker::Refusal;
 
 /// What the plane tells its shard.
 #[derive(Debug)]
@@ -129,10 +130,10 @@ pub enum ProduceError {
     Rejected(String),
 }
 
-impl ProduceError {
+impl Refusal for ProduceError {
     /// The HTTP status a publisher gets: 503 "nothing written, retry later", 504 "outcome
     /// unknown", 404 unknown topic, 502 the broker said no.
-    pub fn status(&self) -> u16 {
+    fn status(&self) -> u16 {
         match self {
             Self::BrokerDown(_) => 503,
             Self::Unacknowledged(_) => 504,
@@ -142,13 +143,15 @@ impl ProduceError {
     }
 
     /// Seconds worth waiting before a retry, when a retry may help.
-    pub fn retry_after(&self) -> Option<u32> {
+    fn retry_after(&self) -> Option<u32> {
         match self {
             Self::BrokerDown(_) | Self::Unacknowledged(_) => Some(1),
             Self::UnknownTopic(_) | Self::Rejected(_) => None,
         }
     }
+}
 
+impl ProduceError {
     /// True when records may have reached the broker: a failure that says so outranks one
     /// that says "nothing written" when a batch spans partitions.
     pub fn may_have_written(&self) -> bool {

@@ -220,6 +220,7 @@ async fn produce_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker::Refusal;
 
     fn down() -> ProduceError {
         ProduceError::BrokerDown("down".into())
