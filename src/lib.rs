@@ -25,6 +25,7 @@ pub(crate) mod broker;
 pub mod codec;
 pub mod config;
 pub(crate) mod delivery;
+pub(crate) mod policy;
 pub mod internals;
 pub(crate) mod shard;
 pub(crate) mod telemetry;

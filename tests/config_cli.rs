@@ -60,7 +60,7 @@ shards = 1
 drain_timeout_ms = 100
 
 [http]
-cors_allow_origin = "https://app.example.com"
+cors_allow_origins = ["https://app.example.com"]
 max_body_bytes = 4096
 
 [sse]
@@ -92,7 +92,7 @@ fn file_env_and_flags_combine() {
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:7001");
     assert_eq!(config.server.shards, 1);
     assert_eq!(config.server.drain_timeout_ms, 100);
-    assert_eq!(config.http.cors_allow_origin, "https://app.example.com");
+    assert_eq!(config.http.cors_allow_origins, ["https://app.example.com"]);
     assert_eq!(config.http.max_body_bytes, 8192);
     assert_eq!(config.sse.heartbeat_ms, 2000);
     assert_eq!(config.mesh.ring_capacity, 128);
@@ -136,8 +136,8 @@ fn errors_name_the_dotted_key_and_source() {
         "config: memory_broker.partitions: must be between 1 and 1024, got 0 (from --set)"
     );
 
-    let err = error(&["--set", "http.cors_allow_origin=example.com"], &[]);
-    assert!(err.starts_with("config: http.cors_allow_origin: "), "{err}");
+    let err = error(&["--set", "http.cors_allow_origins=[\"example.com\"]"], &[]);
+    assert!(err.starts_with("config: http.cors_allow_origins: "), "{err}");
 }
 
 #[test]

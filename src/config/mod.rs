@@ -43,6 +43,7 @@ mod decode;
 mod error;
 mod model;
 mod overrides;
+mod policy_model;
 mod validate;
 
 #[cfg(test)]
@@ -55,6 +56,9 @@ pub use model::{
     MeshConfig, ServerConfig, SseConfig, StartPosition,
 };
 pub use overrides::ENV_PREFIX;
+pub use policy_model::{
+    AnonymousMode, ApiKeyConfig, AuthConfig, EgressMode, JwtKeyConfig, LimitsConfig, Rate,
+};
 pub use validate::{online_cpus, MAX_PARTITIONS, MAX_SHARDS, MIN_RING_CAPACITY};
 
 use clap::Parser;

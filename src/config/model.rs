@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 
+use super::policy_model::{AuthConfig, LimitsConfig};
+
 /// One mebibyte, the unit several byte limits are written in.
 const MIB: usize = 1024 * 1024;
 
@@ -28,6 +30,10 @@ pub struct Config {
     pub log: LogConfig,
     /// `[kafka]`: the Kafka source and sink; off while `bootstrap` is empty.
     pub kafka: KafkaConfig,
+    /// `[auth]`: credentials and what anonymous requests may do.
+    pub auth: AuthConfig,
+    /// `[limits]`: rate limits (token buckets) and admission.
+    pub limits: LimitsConfig,
 }
 
 /// `[server]`: where the gateway listens and how many executors it runs.
@@ -81,9 +87,13 @@ pub struct HttpConfig {
     /// Most open client connections per shard; further accepts are closed at once.
     /// Default 100000.
     pub max_connections_per_shard: usize,
-    /// Value of `Access-Control-Allow-Origin`: "" sends no CORS headers, "*" allows any
-    /// origin, otherwise one origin such as `https://app.example.com`. Default "".
-    pub cors_allow_origin: String,
+    /// Origins allowed to read answers from a browser (CORS): empty sends no CORS headers,
+    /// `["*"]` allows any origin, otherwise a list such as `["https://app.example.com"]`; a
+    /// listed request `Origin` is echoed back. Default empty.
+    pub cors_allow_origins: Vec<String>,
+    /// Send `Access-Control-Allow-Credentials: true` to listed origins, so browsers send
+    /// cookies (cookie auth from another origin). Not allowed with `["*"]`. Default false.
+    pub cors_allow_credentials: bool,
 }
 
 impl Default for HttpConfig {
@@ -96,7 +106,8 @@ impl Default for HttpConfig {
             idle_timeout_ms: 60_000,
             header_timeout_ms: 10_000,
             max_connections_per_shard: 100_000,
-            cors_allow_origin: String::new(),
+            cors_allow_origins: Vec::new(),
+            cors_allow_credentials: false,
         }
     }
 }

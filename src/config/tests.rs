@@ -152,13 +152,13 @@ fn set_values_parse_as_toml_or_string() {
             "--set",
             "server.cpus=[0, 1]",
             "--set",
-            "http.cors_allow_origin=*",
+            "http.cors_allow_origins=[\"*\"]",
         ],
         &[],
     );
     assert_eq!(config.server.listen.port(), 9000);
     assert_eq!(config.server.cpus, [0, 1]);
-    assert_eq!(config.http.cors_allow_origin, "*");
+    assert_eq!(config.http.cors_allow_origins, ["*"]);
 }
 
 #[test]
@@ -341,7 +341,7 @@ fn to_toml_round_trips() {
     let mut config = Config::default();
     config.server.cpus = vec![0];
     config.server.shards = 1;
-    config.http.cors_allow_origin = "*".into();
+    config.http.cors_allow_origins = vec!["*".into()];
     let text = config.to_toml();
     let back: Config = toml::from_str(&text).expect("parses back");
     assert_eq!(back, config);

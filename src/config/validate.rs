@@ -111,7 +111,7 @@ impl Config {
                 format!("`{}` is not a valid log filter: {err}", self.log.level),
             ));
         }
-        validate_origin(&http.cors_allow_origin)?;
+        self.validate_cors()?;
         self.validate_kafka()
     }
 
@@ -227,18 +227,42 @@ impl Config {
     }
 }
 
-/// The CORS origin goes into a response header verbatim, so besides the shape check it may
+impl Config {
+    /// `["*"]` alone or a list of origins; credentials only with a list (browsers refuse `*`
+    /// with credentials).
+    fn validate_cors(&self) -> Result<(), ConfigError> {
+        let http = &self.http;
+        let star = http.cors_allow_origins.iter().any(|o| o == "*");
+        if star && http.cors_allow_origins.len() > 1 {
+            return Err(invalid(
+                "http.cors_allow_origins",
+                "\"*\" allows every origin; list it alone or list origins instead".to_owned(),
+            ));
+        }
+        if star && http.cors_allow_credentials {
+            return Err(invalid(
+                "http.cors_allow_credentials",
+                "browsers refuse credentials with `*`: list the origins in http.cors_allow_origins"
+                    .to_owned(),
+            ));
+        }
+        for origin in &http.cors_allow_origins {
+            validate_origin(origin)?;
+        }
+        Ok(())
+    }
+}
+
+/// A CORS origin goes into a response header verbatim, so besides the shape check it may
 /// not hold whitespace or control characters (no header injection from config).
 fn validate_origin(origin: &str) -> Result<(), ConfigError> {
-    let key = "http.cors_allow_origin";
-    let shape_ok = origin.is_empty()
-        || origin == "*"
-        || origin.starts_with("http://")
-        || origin.starts_with("https://");
+    let key = "http.cors_allow_origins";
+    let shape_ok =
+        origin == "*" || origin.starts_with("http://") || origin.starts_with("https://");
     if !shape_ok {
         return Err(invalid(
             key,
-            format!("`{origin}` must be \"\", \"*\" or start with http:// or https://"),
+            format!("`{origin}` must be \"*\" or start with http:// or https://"),
         ));
     }
     if origin.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -412,15 +436,15 @@ mod tests {
     fn cors_origin_shapes() {
         for good in ["", "*", "http://localhost:3000", "https://app.example.com"] {
             assert!(
-                check(|c| c.http.cors_allow_origin = good.into()).is_ok(),
+                check(|c| c.http.cors_allow_origins = vec![good.into()]).is_ok(),
                 "{good}"
             );
         }
-        fails_on("http.cors_allow_origin", "must be", |c| {
-            c.http.cors_allow_origin = "example.com".into()
+        fails_on("http.cors_allow_origins", "must be", |c| {
+            c.http.cors_allow_origins = vec!["example.com".into()]
         });
-        fails_on("http.cors_allow_origin", "control character", |c| {
-            c.http.cors_allow_origin = "https://a.example\r\nX-Evil: 1".into()
+        fails_on("http.cors_allow_origins", "control character", |c| {
+            c.http.cors_allow_origins = vec!["https://a.example\r\nX-Evil: 1".into()]
         });
     }
 

@@ -9,6 +9,7 @@ use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
+use super::cors::Cors;
 use super::response::{sse_head, write_bad_request, Response};
 use super::routes::{route, Route};
 use super::sse::session::{self, SessionEnd};
@@ -70,7 +71,14 @@ pub enum Served {
     /// The connection is closed (or about to be, when this is dropped).
     Closed,
     /// The connection became an SSE stream: run [`stream_events`] on it.
-    Stream(TcpStream, Rc<Subscriber>),
+    Stream(TcpStream, OpenStream),
+}
+
+/// A subscription accepted on a connection, ready to stream.
+pub struct OpenStream {
+    pub sub: Rc<Subscriber>,
+    /// The response head (it carries the request's CORS answer).
+    pub head: Vec<u8>,
 }
 
 /// Serve one accepted connection's requests until it closes or becomes an SSE stream.
@@ -107,7 +115,7 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
                         resp.write(
                             &mut out,
                             ctx.id,
-                            &ctx.config().http.cors_allow_origin,
+                            Cors::for_request(&ctx.config().http, &req),
                             keep_alive,
                         );
                         if !write_all(&mut stream, &out).await || !keep_alive {
@@ -115,10 +123,15 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
                         }
                     }
                     Handled::Stream(sub) => {
+                        let cors = Cors::for_request(&ctx.config().http, &req);
+                        let open = OpenStream {
+                            sub,
+                            head: sse_head(ctx.id, cors),
+                        };
                         // The SSE session runs as a task of its own and this one ends, so a
                         // long-lived stream does not keep the request loop's state (decoder,
                         // buffers, this future's larger frame) alive: per-connection memory.
-                        return Served::Stream(stream, sub);
+                        return Served::Stream(stream, open);
                     }
                 }
                 continue;
@@ -155,7 +168,7 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
                     ShardMetrics::add(&ctx.metrics().http_client_errors_total, 1);
                     out.clear();
                     Response::text(408, "request not received in time")
-                        .write(&mut out, ctx.id, "", false);
+                        .write(&mut out, ctx.id, None, false);
                     let _ = write_all(&mut stream, &out).await;
                 }
                 return Served::Closed;
@@ -221,7 +234,7 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
         );
     }
     if req.method == Method::Options {
-        return Handled::Respond(preflight(ctx, &r));
+        return Handled::Respond(preflight(ctx, req, &r));
     }
     let resp = match r {
         Route::Health => Response::text(200, "ok"),
@@ -272,9 +285,8 @@ fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>
     }
 }
 
-fn preflight(ctx: &ShardContext, r: &Route<'_>) -> Response {
-    let origin = &ctx.config().http.cors_allow_origin;
-    if origin.is_empty() {
+fn preflight(ctx: &ShardContext, req: &Request, r: &Route<'_>) -> Response {
+    if Cors::for_request(&ctx.config().http, req).is_none() {
         return Response::text(204, "").with_header("allow", r.allowed());
     }
     Response::new(204, "text/plain", Vec::new())
@@ -287,9 +299,9 @@ fn preflight(ctx: &ShardContext, r: &Route<'_>) -> Response {
 }
 
 /// Write the SSE head, register the subscriber, run the session, unregister.
-pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, sub: Rc<Subscriber>) {
+pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, open: OpenStream) {
     let stream = &mut stream;
-    let head = sse_head(ctx.id, &ctx.config().http.cors_allow_origin);
+    let OpenStream { sub, head } = open;
     if !write_all(stream, &head).await {
         return;
     }

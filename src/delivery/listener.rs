@@ -37,7 +37,7 @@ pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
                 let mut out = Vec::new();
                 Response::text(503, "too many connections")
                     .with_header("retry-after", "1")
-                    .write(&mut out, ctx2.id, "", false);
+                    .write(&mut out, ctx2.id, None, false);
                 let _ = stream.write_all(&out).await;
             })
             .detach();
@@ -46,9 +46,9 @@ pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
         ctx.open_connections.set(ctx.open_connections.get() + 1);
         ShardMetrics::add(&ctx.metrics().connections_open, 1);
         glommio::spawn_local(async move {
-            if let Served::Stream(stream, sub) = connection::serve(ctx2.clone(), stream).await {
+            if let Served::Stream(stream, open) = connection::serve(ctx2.clone(), stream).await {
                 glommio::spawn_local(async move {
-                    connection::stream_events(&ctx2, stream, sub).await;
+                    connection::stream_events(&ctx2, stream, open).await;
                     connection_closed(&ctx2);
                 })
                 .detach();

@@ -2,6 +2,7 @@
 pub mod backfill;
 pub mod catchup;
 pub mod connection;
+pub mod cors;
 pub mod filter;
 pub mod listener;
 pub mod publish;

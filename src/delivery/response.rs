@@ -1,4 +1,5 @@
 //! A plain HTTP answer, and the headers every answer of this gateway carries.
+use super::cors::Cors;
 use crate::codec::http1::{write_error, write_response, write_response_head, HttpError};
 
 /// A complete (non-streaming) response.
@@ -45,14 +46,14 @@ impl Response {
         self
     }
 
-    /// Serialize, adding the shard header and, when configured, CORS.
-    pub fn write(&self, out: &mut Vec<u8>, shard: usize, cors_origin: &str, keep_alive: bool) {
+    /// Serialize, adding the shard header and, for an allowed origin, CORS.
+    pub fn write(&self, out: &mut Vec<u8>, shard: usize, cors: Option<Cors<'_>>, keep_alive: bool) {
         let shard = shard.to_string();
         let mut headers: Vec<(&str, &str)> =
             self.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         headers.push(("x-sluicegate-shard", &shard));
-        if !cors_origin.is_empty() {
-            headers.push(("access-control-allow-origin", cors_origin));
+        if let Some(cors) = &cors {
+            cors.push_headers(&mut headers);
         }
         if self.head_only {
             write_response_head(
@@ -83,14 +84,19 @@ pub fn write_bad_request(out: &mut Vec<u8>, err: &HttpError) {
 
 /// The head of an SSE response. The body runs until the connection closes (no length, no
 /// chunking), so every subscriber gets exactly the shared frame bytes.
-pub fn sse_head(shard: usize, cors_origin: &str) -> Vec<u8> {
+pub fn sse_head(shard: usize, cors: Option<Cors<'_>>) -> Vec<u8> {
     let mut head = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
          x-accel-buffering: no\r\nconnection: close\r\nx-sluicegate-shard: {shard}\r\n"
     );
-    if !cors_origin.is_empty() {
-        head.push_str("access-control-allow-origin: ");
-        head.push_str(cors_origin);
+    let mut headers = Vec::new();
+    if let Some(cors) = &cors {
+        cors.push_headers(&mut headers);
+    }
+    for (name, value) in headers {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
         head.push_str("\r\n");
     }
     head.push_str("\r\n");

@@ -1,0 +1,12 @@
+//! The policy engine: who a request is (credentials), what it may touch (topic ACLs), how fast
+//! it may go (token buckets) and whether it gets in at all (admission). Every transport asks
+//! the same questions through [`engine::ShardPolicy`].
+//!
+//! Decisions are pure functions over (config, principal, request, now); the only state is
+//! per shard (token cache, buckets) or, for what must hold across shards, touched at
+//! connection or rebalance time, never per event.
+pub mod acl;
+pub mod bucket;
+pub mod credential;
+pub mod jwt;
+pub mod split;
