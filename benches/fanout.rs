@@ -41,7 +41,7 @@ fn registry(composite: bool) -> Registry {
             usize::MAX,
             &SSE,
         ));
-        sub.refill(&histories, 1); // no history: goes live at once
+        sub.refill(&histories, 1, std::time::Instant::now()); // no history: goes live at once
         reg.add(sub);
     }
     reg

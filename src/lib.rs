@@ -25,9 +25,9 @@ pub(crate) mod broker;
 pub mod codec;
 pub mod config;
 pub(crate) mod delivery;
-pub(crate) mod policy;
 pub mod internals;
+pub(crate) mod policy;
 pub(crate) mod shard;
 pub(crate) mod telemetry;
 
-pub use shard::pool::{Gateway, PoolError, ShutdownHandle};
+pub use shard::pool::{Gateway, PoolError, ReloadHandle, ShutdownHandle};

@@ -1,7 +1,7 @@
 //! The `sluicegate` binary: load config, start the shards, drain on SIGTERM/SIGINT.
 use std::process::ExitCode;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use sluicegate::config::{Config, LoadOutcome};
 use sluicegate::Gateway;
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
 
-    let mut signals = match Signals::new([SIGTERM, SIGINT]) {
+    let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("sluicegate: cannot install signal handlers: {e}");
@@ -45,9 +45,20 @@ fn main() -> ExitCode {
     };
     tracing::info!(%listen, shards, broker, "sluicegate listening");
     let shutdown = gateway.shutdown_handle();
+    let reload = gateway.reload_handle();
     std::thread::spawn(move || {
         let mut seen = 0;
         for signal in signals.forever() {
+            if signal == SIGHUP {
+                match reload.reload_keys() {
+                    Ok(true) => tracing::info!("SIGHUP: jwt key files reloaded"),
+                    Ok(false) => tracing::info!("SIGHUP: no jwt key files to reload"),
+                    Err(e) => {
+                        tracing::warn!("SIGHUP: jwt keys not reloaded, the old ones stay: {e}")
+                    }
+                }
+                continue;
+            }
             seen += 1;
             if seen > 1 {
                 eprintln!("sluicegate: second signal {signal}; exiting now");

@@ -68,6 +68,10 @@ heartbeat_ms = 500
 
 [log]
 level = "warn,sluicegate=debug"
+
+# 0.0.0.0 without credentials: an open gateway, so it has to be asked for.
+[auth]
+anonymous = "allow"
 "#;
 
 #[test]
@@ -137,7 +141,10 @@ fn errors_name_the_dotted_key_and_source() {
     );
 
     let err = error(&["--set", "http.cors_allow_origins=[\"example.com\"]"], &[]);
-    assert!(err.starts_with("config: http.cors_allow_origins: "), "{err}");
+    assert!(
+        err.starts_with("config: http.cors_allow_origins: "),
+        "{err}"
+    );
 }
 
 #[test]

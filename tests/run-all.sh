@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE command that runs every test of the project (CI runs it through .ci/run):
 #   1. installs what the tests use, skipping whatever is already there at the right version
-#      (Debian: redis-server curl procps; cargo-fuzz; tansu 0.6.0; Python kafka-python, httpx),
+#      (Debian: redis-server curl procps; cargo-fuzz; tansu 0.6.0; Python kafka-python, httpx,
+#      PyJWT with its crypto extra, which the policy tests mint their tokens with),
 #   2. starts the test services (tests/services.sh) and exports their addresses,
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test --workspace, tests/fuzz-smoke.sh,
 #   4. stops the services (also on failure or interrupt).
@@ -135,12 +136,13 @@ install_tansu() {
 }
 
 install_python() {
-    if python3 -c 'import kafka, httpx' 2>/dev/null; then
+    local check='import kafka, httpx, jwt, cryptography; from jwt.algorithms import has_crypto; assert has_crypto'
+    if python3 -c "$check" 2>/dev/null; then
         echo "python packages present"
         return 0
     fi
-    python3 -m pip install --quiet --root-user-action=ignore kafka-python httpx || return 1
-    python3 -c 'import kafka, httpx'
+    python3 -m pip install --quiet --root-user-action=ignore kafka-python httpx 'pyjwt[crypto]' || return 1
+    python3 -c "$check"
 }
 
 install_deps() {

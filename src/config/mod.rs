@@ -45,6 +45,7 @@ mod model;
 mod overrides;
 mod policy_model;
 mod validate;
+mod validate_policy;
 
 #[cfg(test)]
 mod tests;

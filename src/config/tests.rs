@@ -198,8 +198,8 @@ fn unknown_section_lists_sections() {
     let err = error(&["--set", "sse2.x=1"], &[]);
     assert_eq!(
         err,
-        "config: unknown key `sse2` (from --set); expected one of http, kafka, log, memory_broker, \
-         mesh, server, sse"
+        "config: unknown key `sse2` (from --set); expected one of auth, http, kafka, limits, log, \
+         memory_broker, mesh, server, sse"
     );
 }
 

@@ -112,6 +112,7 @@ impl Config {
             ));
         }
         self.validate_cors()?;
+        self.validate_policy()?;
         self.validate_kafka()
     }
 
@@ -257,8 +258,7 @@ impl Config {
 /// not hold whitespace or control characters (no header injection from config).
 fn validate_origin(origin: &str) -> Result<(), ConfigError> {
     let key = "http.cors_allow_origins";
-    let shape_ok =
-        origin == "*" || origin.starts_with("http://") || origin.starts_with("https://");
+    let shape_ok = origin == "*" || origin.starts_with("http://") || origin.starts_with("https://");
     if !shape_ok {
         return Err(invalid(
             key,
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn cors_origin_shapes() {
-        for good in ["", "*", "http://localhost:3000", "https://app.example.com"] {
+        for good in ["*", "http://localhost:3000", "https://app.example.com"] {
             assert!(
                 check(|c| c.http.cors_allow_origins = vec![good.into()]).is_ok(),
                 "{good}"

@@ -30,7 +30,7 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
     let mut settled = false;
     let mut seen = RecentIds::new(ctx.config().kafka.dedup_window);
     loop {
-        if sub.is_finished() || matches!(sub.state(), SubState::CutOff | SubState::Draining) {
+        if sub.is_finished() || matches!(sub.state(), SubState::CutOff(_) | SubState::Draining) {
             break;
         }
         if sub.queued_bytes() >= high.max(1) {
@@ -67,7 +67,7 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
                         .is_some_and(|id| seen.repeat_of(id, record.offset).is_some());
                     if !repeat {
                         if let Some(event) = link.frame_for_backfill(&ctx, record) {
-                            sub.push_backfilled(idx, &event);
+                            sub.push_backfilled(idx, &event, std::time::Instant::now());
                         }
                     }
                     from = offset + 1;

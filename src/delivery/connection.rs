@@ -1,8 +1,9 @@
 //! One client connection: read requests (pipelined, keep-alive), answer them, or hand the
 //! connection over to an SSE session.
+use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use futures_lite::future::or;
@@ -10,9 +11,11 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::cors::Cors;
+use super::policy_gate::authenticate;
 use super::response::{sse_head, write_bad_request, Response};
 use super::routes::{route, Route};
 use super::sse::session::{self, SessionEnd};
+use super::subscriber::CutOffReason;
 use super::subscriber::Subscriber;
 use super::{publish, subscribe};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
@@ -79,11 +82,16 @@ pub struct OpenStream {
     pub sub: Rc<Subscriber>,
     /// The response head (it carries the request's CORS answer).
     pub head: Vec<u8>,
+    /// When the credential it was opened with expires (Unix seconds): the stream ends then.
+    pub expires_at: Option<u64>,
 }
 
 /// Serve one accepted connection's requests until it closes or becomes an SSE stream.
 pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
     let _ = stream.set_nodelay(true);
+    let client = stream
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let cfg = &ctx.config().http;
     let limits = Limits {
         max_head_bytes: cfg.max_head_bytes,
@@ -103,7 +111,7 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
             Ok(Some(req)) => {
                 request_deadline = None;
                 let keep_alive = req.keep_alive && !ctx.shutdown.is_triggered();
-                match handle(&ctx, &req).await {
+                match handle(&ctx, &req, client).await {
                     Handled::Respond(mut resp) => {
                         if req.method == Method::Head {
                             resp = resp.for_head();
@@ -122,11 +130,12 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
                             return Served::Closed;
                         }
                     }
-                    Handled::Stream(sub) => {
+                    Handled::Stream(sub, expires_at) => {
                         let cors = Cors::for_request(&ctx.config().http, &req);
                         let open = OpenStream {
                             sub,
                             head: sse_head(ctx.id, cors),
+                            expires_at,
                         };
                         // The SSE session runs as a task of its own and this one ends, so a
                         // long-lived stream does not keep the request loop's state (decoder,
@@ -213,10 +222,11 @@ async fn linger(stream: &mut TcpStream) {
 
 enum Handled {
     Respond(Response),
-    Stream(Rc<Subscriber>),
+    /// A subscription to stream, and when its credential expires (Unix seconds).
+    Stream(Rc<Subscriber>, Option<u64>),
 }
 
-async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
+async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handled {
     let r = route(req.path());
     if r == Route::NotFound {
         return Handled::Respond(Response::text(
@@ -255,9 +265,10 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Handled {
             "text/plain; version=0.0.4",
             render(&ctx.shared.metrics),
         ),
-        Route::TopicEvents(segment) if req.method == Method::Post => {
-            publish::handle(ctx, req, segment).await
-        }
+        Route::TopicEvents(segment) if req.method == Method::Post => match authenticate(ctx, req) {
+            Ok(principal) => publish::handle(ctx, req, segment, &principal, client).await,
+            Err(refused) => refused,
+        },
         Route::TopicEvents(segment) => return subscribe_or_respond(ctx, req, Some(segment)),
         Route::MultiEvents => return subscribe_or_respond(ctx, req, None),
         Route::NotFound => Response::text(404, "no such endpoint"),
@@ -279,8 +290,12 @@ fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>
             Response::text(503, "gateway is shutting down").with_header("retry-after", "1"),
         );
     }
-    match subscribe::open(ctx, req, segment) {
-        Ok(sub) => Handled::Stream(sub),
+    let principal = match authenticate(ctx, req) {
+        Ok(p) => p,
+        Err(refused) => return Handled::Respond(refused),
+    };
+    match subscribe::open(ctx, req, segment, &principal) {
+        Ok(sub) => Handled::Stream(sub, principal.expires_at),
         Err(resp) => Handled::Respond(resp),
     }
 }
@@ -301,7 +316,11 @@ fn preflight(ctx: &ShardContext, req: &Request, r: &Route<'_>) -> Response {
 /// Write the SSE head, register the subscriber, run the session, unregister.
 pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, open: OpenStream) {
     let stream = &mut stream;
-    let OpenStream { sub, head } = open;
+    let OpenStream {
+        sub,
+        head,
+        expires_at,
+    } = open;
     if !write_all(stream, &head).await {
         return;
     }
@@ -310,16 +329,32 @@ pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, open: 
     if ctx.streams_draining.get() {
         sub.drain(ctx.config().sse.retry_ms);
     }
-    let end = session::run(ctx, stream, &sub).await;
+    let end = session::run(ctx, stream, &sub, expires_at.map(instant_of_unix)).await;
     sub.mark_finished();
     ctx.subscribers.borrow_mut().remove(&sub);
-    ShardMetrics::sub(&ctx.metrics().sse_subscribers, 1);
-    if end == SessionEnd::CutOff {
-        ShardMetrics::add(&ctx.metrics().slow_consumer_disconnects_total, 1);
+    let m = ctx.metrics();
+    ShardMetrics::sub(&m.sse_subscribers, 1);
+    ShardMetrics::add(&m.egress_events_dropped_total, sub.take_dropped_count());
+    if let SessionEnd::CutOff(why) = end {
+        let counter = match why {
+            CutOffReason::TooSlow => &m.slow_consumer_disconnects_total,
+            CutOffReason::TokenExpired => &m.token_expired_closes_total,
+            CutOffReason::EgressLimit => &m.egress_disconnects_total,
+        };
+        ShardMetrics::add(counter, 1);
         tracing::debug!(
             shard = ctx.id,
             subscriber = sub.id,
-            "slow subscriber cut off"
+            ?why,
+            "subscriber cut off"
         );
     }
+}
+
+/// The monotonic instant of a Unix time in seconds (now, if it has passed).
+fn instant_of_unix(unix_s: u64) -> Instant {
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Instant::now() + Duration::from_secs(unix_s).saturating_sub(now_unix)
 }

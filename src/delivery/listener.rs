@@ -1,12 +1,13 @@
 //! The accept loop of one shard (each shard binds the same port with SO_REUSEPORT).
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpListener;
 
 use super::connection::{self, Served};
+use super::policy_gate::denied;
 use super::response::Response;
 use crate::shard::context::ShardContext;
 use crate::telemetry::ShardMetrics;
@@ -31,6 +32,23 @@ pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
         };
         ShardMetrics::add(&ctx.metrics().connections_accepted_total, 1);
         let ctx2 = ctx.clone();
+        let ip = stream.peer_addr().map(|a| a.ip());
+        let permit = match ip.map(|ip| ctx.policy.admit_connection(ip, Instant::now())) {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(denial)) => {
+                let refusal = denied(&ctx, &denial);
+                glommio::spawn_local(async move {
+                    let mut stream = stream;
+                    let mut out = Vec::new();
+                    refusal.write(&mut out, ctx2.id, None, false);
+                    let _ = stream.write_all(&out).await;
+                })
+                .detach();
+                continue;
+            }
+            // No peer address (the client is already gone): nothing to count it against.
+            Err(_) => None,
+        };
         if ctx.open_connections.get() >= ctx.config().http.max_connections_per_shard {
             glommio::spawn_local(async move {
                 let mut stream = stream;
@@ -50,10 +68,12 @@ pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
                 glommio::spawn_local(async move {
                     connection::stream_events(&ctx2, stream, open).await;
                     connection_closed(&ctx2);
+                    drop(permit);
                 })
                 .detach();
             } else {
                 connection_closed(&ctx2);
+                drop(permit);
             }
         })
         .detach();

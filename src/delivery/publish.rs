@@ -1,8 +1,11 @@
 //! `POST /topics/{topic}/events`: read one event (or an NDJSON batch) and append it.
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::policy_gate::denied;
 use super::response::Response;
 use crate::broker::kafka::{ProduceRecord, ID_HEADER};
 use crate::broker::routing::partition_for_key;
@@ -12,6 +15,8 @@ use crate::codec::http1::Request;
 use crate::codec::query;
 use crate::codec::sse::{validate, SseEvent};
 use crate::codec::topic::{is_reserved, validate_topic};
+use crate::policy::engine::ShardPolicy;
+use crate::policy::principal::{Action, Principal};
 use crate::shard::context::ShardContext;
 use crate::shard::kafka_link::KafkaLink;
 
@@ -71,14 +76,26 @@ fn batch_lines(body: &Bytes) -> Vec<Bytes> {
     items
 }
 
-/// Handle a publish; the answer lists the ids the events got.
-pub async fn handle(ctx: &ShardContext, req: &Request, segment: &str) -> Response {
-    match publish(ctx, req, segment).await {
+/// Handle a publish by `principal` from `client`; the answer lists the ids the events got.
+pub async fn handle(
+    ctx: &ShardContext,
+    req: &Request,
+    segment: &str,
+    principal: &Principal,
+    client: IpAddr,
+) -> Response {
+    match publish(ctx, req, segment, principal, client).await {
         Ok(r) | Err(r) => r,
     }
 }
 
-async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Response, Response> {
+async fn publish(
+    ctx: &ShardContext,
+    req: &Request,
+    segment: &str,
+    principal: &Principal,
+    client: IpAddr,
+) -> Result<Response, Response> {
     let topic = topic_from_segment(segment)?;
     if is_reserved(&topic) {
         return Err(Response::text(
@@ -86,6 +103,7 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
             format!("topic `{topic}` is reserved for the gateway's own events"),
         ));
     }
+    ShardPolicy::authorize(principal, Action::Publish, &[&topic]).map_err(|d| denied(ctx, &d))?;
     let event_type = option(req, "event", "sluicegate-event")?.filter(|t| !t.is_empty());
     let idempotency_key = option(req, "id", "sluicegate-id")?.filter(|t| !t.is_empty());
     let key = option(req, "key", "sluicegate-key")?;
@@ -123,6 +141,18 @@ async fn publish(ctx: &ShardContext, req: &Request, segment: &str) -> Result<Res
             return Err(Response::text(400, format!("{which}{e}")));
         }
     }
+    // Charged only once the request is known to be well-formed.
+    let bytes = datas.iter().map(Bytes::len).sum();
+    ctx.policy
+        .admit_publish(
+            principal,
+            client,
+            &topic,
+            datas.len(),
+            bytes,
+            Instant::now(),
+        )
+        .map_err(|d| denied(ctx, &d))?;
     if let Some(link) = &ctx.kafka {
         return produce_to_kafka(
             ctx,

@@ -53,12 +53,14 @@ impl Registry {
         let Some(list) = self.by_part.get(&event.key) else {
             return 0;
         };
+        // One clock reading per event, for every subscriber's egress bucket.
+        let now = std::time::Instant::now();
         let start = (event.offset % list.len() as u64) as usize;
         let (tail, head) = list.split_at(start);
         let mut queued = 0;
         let mut ready = writer.new_batch();
         for (idx, sub) in head.iter().chain(tail) {
-            match sub.offer_live(*idx, event) {
+            match sub.offer_live(*idx, event, now) {
                 Offer::Skipped => {}
                 Offer::Queued => queued += 1,
                 Offer::Schedule => {

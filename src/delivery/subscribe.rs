@@ -2,8 +2,10 @@
 //! build its [`Subscriber`], positioned from `Last-Event-ID` or at the live head.
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::filter::EventFilter;
+use super::policy_gate::denied;
 use super::publish::{refusal, topic_from_segment};
 use super::response::Response;
 use super::sse::framing::{opening, SSE};
@@ -13,6 +15,8 @@ use crate::codec::event_id::parse_cursor;
 use crate::codec::http1::Request;
 use crate::codec::query;
 use crate::codec::topic::{is_reserved, validate_topic};
+use crate::policy::engine::ShardPolicy;
+use crate::policy::principal::{Action, Principal};
 use crate::shard::context::ShardContext;
 use crate::telemetry::ShardMetrics;
 
@@ -101,11 +105,13 @@ fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionK
     Ok(parts)
 }
 
-/// Check the request and create its subscriber (not yet registered with the shard).
+/// Check the request (and that `principal` may read every topic it names) and create its
+/// subscriber (not yet registered with the shard).
 pub fn open(
     ctx: &ShardContext,
     req: &Request,
     segment: Option<&str>,
+    principal: &Principal,
 ) -> Result<Rc<Subscriber>, Response> {
     if !accepts_event_stream(req) {
         return Err(Response::text(
@@ -114,6 +120,8 @@ pub fn open(
         ));
     }
     let topics = topics_of(ctx, req, segment)?;
+    // Before anything is read: a resume (Last-Event-ID) gets the same check as a live start.
+    ShardPolicy::authorize(principal, Action::Subscribe, &topics).map_err(|d| denied(ctx, &d))?;
     let parts = partitions_of(ctx, &topics)?;
     let filter = EventFilter::from_query(req.query())
         .map_err(|e| Response::text(400, format!("query: {e}")))?;
@@ -194,6 +202,7 @@ pub fn open(
         sse.max_queue_bytes,
         &SSE,
     ));
+    sub.set_egress(ctx.policy.egress_limiter(Instant::now()));
     sub.push_control(opening(sse.retry_ms));
     if !restart_gaps.is_empty() {
         ShardMetrics::add(&ctx.metrics().resets_total, 1);

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::IoSlice;
 use std::rc::Rc;
 use std::task::Waker;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
@@ -22,6 +23,7 @@ use super::sendmsg::AttachedSocket;
 use crate::broker::memory::History;
 use crate::broker::{FramedEvent, PartitionKey};
 use crate::codec::event_id;
+use crate::policy::egress::{EgressLimiter, EgressVerdict};
 
 pub use super::catchup::{Gap, Refill, GAP_REASON, PAST_END_REASON, RESTART_REASON};
 
@@ -32,10 +34,22 @@ pub enum SubState {
     CatchingUp,
     /// Receiving live events.
     Live,
-    /// Fell too far behind: send what is queued (a final notice) and close.
-    CutOff,
+    /// Ended by the gateway (fell too far behind, token expired, over its egress limit):
+    /// send what is queued (a final notice) and close.
+    CutOff(CutOffReason),
     /// The gateway is draining: send what is queued (a reconnect hint) and close.
     Draining,
+}
+
+/// Why a stream was cut off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutOffReason {
+    /// Its queue passed the slow-consumer bound.
+    TooSlow,
+    /// The credential it was opened with expired.
+    TokenExpired,
+    /// An event went over its egress limit in `disconnect` mode.
+    EgressLimit,
 }
 
 /// What [`Subscriber::offer_live`] did with an event.
@@ -63,8 +77,11 @@ pub trait StreamFraming {
     fn id_line(&self, out: &mut BytesMut, cursor: &str);
     /// A `reset` event saying which partitions lost events, with `cursor` as its id.
     fn reset(&self, reason: &str, gaps: &[Gap], cursor: &str) -> Bytes;
-    /// The last words to a client that fell too far behind.
-    fn cut_off_notice(&self) -> Bytes;
+    /// The last words to a client the gateway cuts off, saying why.
+    fn cut_off_notice(&self, why: CutOffReason) -> Bytes;
+    /// Events were not sent (over the egress limit): how many, and the id to resume from to
+    /// get them.
+    fn dropped_notice(&self, count: u64, resume_from: &str) -> Bytes;
     /// The last words to a client when the gateway drains: come back after `retry_ms`.
     fn drain_notice(&self, retry_ms: u32) -> Bytes;
 }
@@ -124,6 +141,17 @@ struct State {
     /// The socket was full: the session waits for room and writes until the queue is empty;
     /// until then the writer leaves this subscriber alone.
     blocked: bool,
+    /// Egress buckets (when egress limits are configured).
+    egress: Option<EgressLimiter>,
+    /// Over the egress limit in `delay` mode: nothing is written before this instant (the
+    /// session waits for it; the writer leaves the subscriber alone).
+    held_until: Option<Instant>,
+    /// Events dropped over the egress limit since the last one sent, and the cursor before
+    /// the first of them.
+    dropped: u64,
+    dropped_resume_from: Option<String>,
+    /// Every event dropped over the egress limit, for the shard's metrics.
+    dropped_total: u64,
 }
 
 impl State {
@@ -179,6 +207,11 @@ impl Subscriber {
                 socket: None,
                 scheduled: false,
                 blocked: false,
+                egress: None,
+                held_until: None,
+                dropped: 0,
+                dropped_resume_from: None,
+                dropped_total: 0,
             }),
         }
     }
@@ -217,8 +250,14 @@ impl Subscriber {
         }
     }
 
-    /// Queue event `event` of `parts[idx]` (or just move past it when the filter refuses it).
-    fn push_event(&self, st: &mut State, idx: usize, event: &Rc<FramedEvent>) {
+    /// Give this subscriber egress buckets (before it is registered).
+    pub fn set_egress(&self, limiter: Option<EgressLimiter>) {
+        self.state.borrow_mut().egress = limiter;
+    }
+
+    /// Queue event `event` of `parts[idx]` (or just move past it when the filter refuses it,
+    /// or the egress limit drops it). `now` is the caller's clock reading for this event.
+    fn push_event(&self, st: &mut State, idx: usize, event: &Rc<FramedEvent>, now: Instant) {
         st.event_since_beat = true;
         st.cursor.passed(idx, event.offset);
         if self
@@ -227,6 +266,9 @@ impl Subscriber {
             .is_some_and(|f| !f.matches(&event.meta))
         {
             // Not wanted, but seen: the cursor moved on so a resume does not look at it again.
+            return;
+        }
+        if st.egress.is_some() && !self.pass_egress(st, idx, event, now) {
             return;
         }
         let chunk = if self.is_composite() {
@@ -243,22 +285,68 @@ impl Subscriber {
             Chunk::Event(event.clone())
         };
         if !st.queue.push(chunk) {
-            self.cut_off_locked(st);
+            self.cut_off_locked(st, CutOffReason::TooSlow);
         }
     }
 
-    /// A live event of `parts[idx]`. A live subscriber whose socket took everything so far is
-    /// written by the shard's writer (no task wake-up per delivery); one whose socket is full,
-    /// or that was cut off by this event, is handed to its session.
-    pub fn offer_live(&self, idx: usize, event: &Rc<FramedEvent>) -> Offer {
+    /// The egress limit's verdict on an event that passed the filter: false when it is not to
+    /// be queued (dropped, or the stream was cut off). A queued event after drops is preceded
+    /// by the `dropped` notice.
+    fn pass_egress(&self, st: &mut State, idx: usize, event: &FramedEvent, now: Instant) -> bool {
+        let Some(limiter) = st.egress.as_mut() else {
+            return true;
+        };
+        match limiter.admit(event.frame.len(), now) {
+            EgressVerdict::Send => {}
+            EgressVerdict::Hold(wait) => {
+                let until = now + wait;
+                st.held_until = Some(st.held_until.map_or(until, |h| h.max(until)));
+            }
+            EgressVerdict::Drop => {
+                if st.dropped == 0 {
+                    // Resuming from here replays this event and the ones dropped after it.
+                    let mut positions = st.cursor.positions().to_vec();
+                    positions[idx] = event.offset;
+                    st.dropped_resume_from = Some(event_id::format_cursor(self.epoch, &positions));
+                }
+                st.dropped += 1;
+                st.dropped_total += 1;
+                return false;
+            }
+            EgressVerdict::Disconnect => {
+                self.cut_off_locked(st, CutOffReason::EgressLimit);
+                return false;
+            }
+        }
+        if st.dropped > 0 {
+            let from = st.dropped_resume_from.take().unwrap_or_default();
+            let notice = self.framing.dropped_notice(st.dropped, &from);
+            st.dropped = 0;
+            st.queue.push(Chunk::Bytes(notice));
+        }
+        true
+    }
+
+    /// A live event of `parts[idx]`, offered at `now`. A live subscriber whose socket took
+    /// everything so far is written by the shard's writer (no task wake-up per delivery); one
+    /// whose socket is full, that is held by its egress limit, or that was cut off by this
+    /// event, is handed to its session.
+    pub fn offer_live(&self, idx: usize, event: &Rc<FramedEvent>, now: Instant) -> Offer {
         let mut st = self.state.borrow_mut();
         if st.phase != SubState::Live || event.offset < st.cursor.next(idx) {
             // Not live (catching up reads the history; closing takes nothing new), or already
             // sent during catch-up.
             return Offer::Skipped;
         }
-        self.push_event(&mut st, idx, event);
-        if st.phase != SubState::Live || st.blocked || st.socket.is_none() {
+        self.push_event(&mut st, idx, event, now);
+        if st.held_until.is_some_and(|until| until <= now) {
+            st.held_until = None;
+        }
+        if st.phase != SubState::Live
+            || st.blocked
+            || st.socket.is_none()
+            || st.held_until.is_some()
+        {
             st.wake();
             return Offer::Queued;
         }
@@ -285,6 +373,12 @@ impl Subscriber {
             return out;
         };
         if st.blocked {
+            return out;
+        }
+        if st.held_until.is_some() {
+            // Held by the egress limit since it was scheduled: its session writes when the
+            // hold ends.
+            st.wake();
             return out;
         }
         while !st.queue.is_empty() {
@@ -332,16 +426,36 @@ impl Subscriber {
         self.push_control(self.framing.reset(reason, gaps, &id));
     }
 
-    /// Fell too far behind: drop what is queued (but a partly written frame), say why, close.
-    pub fn cut_off(&self) {
+    /// End the stream for `why`: drop what is queued (but a partly written frame), say why,
+    /// close. The client resumes with the last id it received.
+    pub fn cut_off(&self, why: CutOffReason) {
         let mut st = self.state.borrow_mut();
-        self.cut_off_locked(&mut st);
+        self.cut_off_locked(&mut st, why);
     }
 
-    fn cut_off_locked(&self, st: &mut State) {
-        st.phase = SubState::CutOff;
-        st.queue.cut_off(self.framing.cut_off_notice());
+    fn cut_off_locked(&self, st: &mut State, why: CutOffReason) {
+        if matches!(st.phase, SubState::CutOff(_)) {
+            return;
+        }
+        st.phase = SubState::CutOff(why);
+        st.held_until = None;
+        st.queue.cut_off(self.framing.cut_off_notice(why));
         st.wake();
+    }
+
+    /// Until when the egress limit holds this subscriber's writes (`delay` mode).
+    pub fn held_until(&self) -> Option<Instant> {
+        self.state.borrow().held_until
+    }
+
+    /// The hold is over (the session saw its time pass).
+    pub fn release_hold(&self) {
+        self.state.borrow_mut().held_until = None;
+    }
+
+    /// Events dropped over the egress limit since the last call (for the shard's metrics).
+    pub fn take_dropped_count(&self) -> u64 {
+        std::mem::take(&mut self.state.borrow_mut().dropped_total)
     }
 
     /// The gateway is draining: tell the client to come back after `retry_ms` and close. A
@@ -354,7 +468,7 @@ impl Subscriber {
 
     fn drain_locked(&self, st: &mut State, retry_ms: u32) {
         match st.phase {
-            SubState::CutOff | SubState::Draining => return,
+            SubState::CutOff(_) | SubState::Draining => return,
             SubState::CatchingUp => st.drain_pending = Some(retry_ms),
             SubState::Live => {
                 st.phase = SubState::Draining;
@@ -369,7 +483,12 @@ impl Subscriber {
     /// every partition's cursor has reached its history head. Partitions whose wanted events are
     /// not in the history are either reported for backfill (Kafka-backed) or jump to the oldest
     /// retained event with a `reset` event (embedded broker).
-    pub fn refill(&self, histories: &HashMap<PartitionKey, History>, high: usize) -> Refill {
+    pub fn refill(
+        &self,
+        histories: &HashMap<PartitionKey, History>,
+        high: usize,
+        now: Instant,
+    ) -> Refill {
         let mut out = Refill::default();
         let mut st = self.state.borrow_mut();
         if st.phase != SubState::CatchingUp {
@@ -404,10 +523,10 @@ impl Subscriber {
             }
             let Some(history) = history else { continue };
             for event in history.since(st.cursor.next(idx)) {
-                if st.queue.queued_bytes() >= high || st.phase == SubState::CutOff {
+                if st.queue.queued_bytes() >= high || matches!(st.phase, SubState::CutOff(_)) {
                     break;
                 }
-                self.push_event(&mut st, idx, event);
+                self.push_event(&mut st, idx, event, now);
             }
             if st.cursor.next(idx) < history.head() {
                 caught_up = false;
@@ -423,10 +542,10 @@ impl Subscriber {
     }
 
     /// An event fetched back from the broker for partition `idx` (by a backfill task).
-    pub fn push_backfilled(&self, idx: usize, event: &Rc<FramedEvent>) {
+    pub fn push_backfilled(&self, idx: usize, event: &Rc<FramedEvent>, now: Instant) {
         let mut st = self.state.borrow_mut();
         if event.offset >= st.cursor.next(idx) {
-            self.push_event(&mut st, idx, event);
+            self.push_event(&mut st, idx, event, now);
             st.wake();
         }
     }

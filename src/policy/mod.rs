@@ -2,11 +2,18 @@
 //! it may go (token buckets) and whether it gets in at all (admission). Every transport asks
 //! the same questions through [`engine::ShardPolicy`].
 //!
-//! Decisions are pure functions over (config, principal, request, now); the only state is
-//! per shard (token cache, buckets) or, for what must hold across shards, touched at
-//! connection or rebalance time, never per event.
+//! Decisions are pure functions over (config, principal, request, now); the only state is per
+//! shard (token cache, buckets) or, for what must hold across shards, touched at connection or
+//! rebalance time, never per event.
 pub mod acl;
+pub mod admission;
+pub mod api_keys;
 pub mod bucket;
 pub mod credential;
+pub mod denial;
+pub mod egress;
+pub mod engine;
 pub mod jwt;
+pub mod principal;
 pub mod split;
+pub mod token_cache;

@@ -15,6 +15,7 @@ use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::config::Config;
 use crate::delivery::registry::Registry;
 use crate::delivery::writer::Writer;
+use crate::policy::engine::{Policy, ShardPolicy};
 use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
@@ -28,6 +29,8 @@ pub struct Shared {
     pub shutdown: GlobalShutdown,
     /// The embedded broker's incarnation, stamped into every event id.
     pub epoch: u64,
+    /// Credentials, ACLs and the limits that hold across shards.
+    pub policy: Arc<Policy>,
 }
 
 type Reply = Result<Vec<String>, PublishError>;
@@ -47,6 +50,8 @@ pub struct ShardContext {
     /// Set once this shard tells its SSE streams to close; streams opened later close at once.
     pub streams_draining: Cell<bool>,
     pub open_connections: Cell<usize>,
+    /// This shard's side of the policy: token cache, its share of the rate limits.
+    pub policy: ShardPolicy,
     /// The partitions this shard owns, when the embedded broker is the log.
     embedded: RefCell<EmbeddedBroker>,
     framer: RefCell<Framer>,
@@ -63,6 +68,7 @@ impl ShardContext {
         // Idempotency keys are remembered as long as the history keeps their events.
         let keep_keys = shared.config.memory_broker.history_events;
         let epoch = shared.epoch;
+        let policy = ShardPolicy::new(shared.policy.clone(), id);
         Self {
             id,
             shared,
@@ -74,6 +80,7 @@ impl ShardContext {
             drain_barrier: DrainBarrier::new(peers),
             streams_draining: Cell::new(false),
             open_connections: Cell::new(0),
+            policy,
             embedded: RefCell::new(EmbeddedBroker::new(keep_keys)),
             framer: RefCell::new(Framer::new(epoch)),
             publish_replies: Replies::default(),

@@ -17,6 +17,7 @@ use crate::broker::kafka::{check_bootstrap, KafkaError, KafkaPlane};
 use crate::config::Config;
 use crate::delivery::listener::accept_loop;
 use crate::delivery::sse::framing::HEARTBEAT;
+use crate::policy::engine::Policy;
 use crate::telemetry::ShardMetrics;
 
 /// Why the gateway could not start or stopped with an error.
@@ -34,6 +35,8 @@ pub enum PoolError {
     Crashed(usize),
     #[error("{0}")]
     Kafka(#[from] KafkaError),
+    #[error("{0}")]
+    Policy(String),
 }
 
 /// The epoch stamped into ids when events come from Kafka.
@@ -56,6 +59,8 @@ impl Gateway {
         } else {
             config.server.cpus.clone()
         };
+        // Keys and ACLs first: a bad key file should stop the start before anything listens.
+        let policy = Policy::from_config(&config, shards).map_err(PoolError::Policy)?;
         let (endpoints, bells) = build_mesh(shards, config.mesh.ring_capacity);
         // Kafka offsets outlive the process, so ids need no incarnation; the embedded broker's
         // do not, so its ids carry its start time.
@@ -92,6 +97,7 @@ impl Gateway {
             metrics: (0..shards).map(|_| ShardMetrics::default()).collect(),
             shutdown: GlobalShutdown::default(),
             epoch,
+            policy,
         });
         let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, PoolError>>();
         let mut handles = Vec::with_capacity(shards);
@@ -131,6 +137,13 @@ impl Gateway {
         Ok(gateway)
     }
 
+    /// What a SIGHUP handler calls (from any thread).
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Ask every shard to drain and stop (safe from any thread, e.g. a signal handler thread).
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
@@ -158,6 +171,20 @@ impl Gateway {
             }
         }
         result
+    }
+}
+
+/// Reloads what can change without a restart (today: the JWT key files), from any thread.
+#[derive(Clone)]
+pub struct ReloadHandle {
+    shared: Arc<Shared>,
+}
+
+impl ReloadHandle {
+    /// Re-read the JWT key files; `Ok(false)` when no JWT keys are configured. On an error the
+    /// keys in use stay.
+    pub fn reload_keys(&self) -> Result<bool, String> {
+        self.shared.policy.reload_keys()
     }
 }
 
@@ -206,10 +233,23 @@ async fn shard_main(
     if ctx.kafka.is_some() {
         glommio::spawn_local(kafka_link::run(ctx.clone())).detach();
     }
+    if ctx.shared.policy.has_shared_limits() {
+        glommio::spawn_local(rebalance_loop(ctx.clone())).detach();
+    }
     let _ = ready.send(Ok(shard));
     drop(ready);
     accept_loop(ctx.clone(), listener).await;
     drain(&ctx).await;
+}
+
+/// Move this shard's shares of the cross-shard rate limits toward its demand, every
+/// `limits.rebalance_ms`, until shutdown.
+async fn rebalance_loop(ctx: Rc<ShardContext>) {
+    let every = ctx.shared.policy.rebalance_interval();
+    while !ctx.shutdown.is_triggered() {
+        glommio::timer::sleep(every).await;
+        ctx.policy.rebalance(std::time::Instant::now());
+    }
 }
 
 /// Drain inbound rings into this shard; sleep on the doorbell when there is nothing to do.

@@ -57,6 +57,21 @@ counters! {
     resets_total: "counter",
     /// HTTP requests answered with a 4xx status.
     http_client_errors_total: "counter",
+    /// Requests refused with 401: no credential where one is needed, or a bad one.
+    auth_failures_total: "counter",
+    /// Requests refused with 403: a topic the principal may not publish to or read.
+    forbidden_total: "counter",
+    /// Publishes refused by a rate limit (429, or 413 when larger than a limit's burst).
+    publishes_rate_limited_total: "counter",
+    /// Connections refused by a per-address limit (open connections or new-connection rate).
+    connections_refused_by_ip_total: "counter",
+    /// Events not sent to a subscriber over its egress limit (`limits.egress_over_limit =
+    /// "drop"`).
+    egress_events_dropped_total: "counter",
+    /// Streams closed for going over their egress limit (`"disconnect"`).
+    egress_disconnects_total: "counter",
+    /// Streams closed because their token expired.
+    token_expired_closes_total: "counter",
     /// Mesh messages parked because a ring was full.
     mesh_parked_total: "counter",
     /// Kafka records not delivered because their value is not UTF-8 text.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use bytes::{Bytes, BytesMut};
 
 use crate::codec::sse::{encode_comment, encode_event, SseEvent};
-use crate::delivery::subscriber::{Gap, StreamFraming};
+use crate::delivery::subscriber::{CutOffReason, Gap, StreamFraming};
 
 /// The SSE framing (stateless; one for every SSE subscriber).
 pub struct SseFraming;
@@ -57,13 +57,30 @@ impl StreamFraming for SseFraming {
         out.freeze()
     }
 
-    fn cut_off_notice(&self) -> Bytes {
+    fn cut_off_notice(&self, why: CutOffReason) -> Bytes {
+        let text = match why {
+            CutOffReason::TooSlow => {
+                "disconnected: this client fell too far behind; reconnect with Last-Event-ID to resume"
+            }
+            CutOffReason::TokenExpired => {
+                "disconnected: the token expired; reconnect with a fresh token and Last-Event-ID to resume"
+            }
+            CutOffReason::EgressLimit => {
+                "disconnected: over this connection's egress rate limit; reconnect with Last-Event-ID to resume"
+            }
+        };
         let mut out = BytesMut::new();
-        encode_comment(
-            &mut out,
-            "disconnected: this client fell too far behind; reconnect with Last-Event-ID to resume",
-        );
+        encode_comment(&mut out, text);
         out.freeze()
+    }
+
+    fn dropped_notice(&self, count: u64, resume_from: &str) -> Bytes {
+        // Ids are `[0-9a-z.-]`: no JSON escaping needed. No `id:` field: the client's
+        // Last-Event-ID stays at the last event it got; `resume_from` is there for a client
+        // that wants the dropped events back.
+        Bytes::from(format!(
+            "event: dropped\ndata: {{\"dropped\":{count},\"resume_from\":\"{resume_from}\"}}\n\n"
+        ))
     }
 
     fn drain_notice(&self, retry_ms: u32) -> Bytes {

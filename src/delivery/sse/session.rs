@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
@@ -17,7 +17,7 @@ use glommio::timer::Timer;
 use crate::delivery::backfill;
 use crate::delivery::queue::MAX_SLICES;
 use crate::delivery::sendmsg::AttachedSocket;
-use crate::delivery::subscriber::{SubState, Subscriber};
+use crate::delivery::subscriber::{CutOffReason, SubState, Subscriber};
 use crate::shard::context::ShardContext;
 use crate::telemetry::ShardMetrics;
 
@@ -25,7 +25,7 @@ use crate::telemetry::ShardMetrics;
 #[derive(Debug, PartialEq, Eq)]
 pub enum SessionEnd {
     ClientClosed,
-    CutOff,
+    CutOff(CutOffReason),
     Drained,
     WriteError,
 }
@@ -36,10 +36,12 @@ pub enum SessionEnd {
 const LAST_WORDS: Duration = Duration::from_millis(500);
 
 /// Run the session until it ends. The subscriber must already be registered with the shard.
+/// A stream opened with a token that expires is closed at `expires_at`.
 pub async fn run(
     ctx: &Rc<ShardContext>,
     stream: &mut TcpStream,
     sub: &Rc<Subscriber>,
+    expires_at: Option<Instant>,
 ) -> SessionEnd {
     let socket = AttachedSocket::of(&*stream);
     sub.attach_socket(socket);
@@ -50,6 +52,9 @@ pub async fn run(
     let metrics = ctx.metrics();
     let mut probe = [0u8; 64];
     let mut last_words: Option<Timer> = None;
+    let mut expiry = expires_at.map(|at| Timer::new(at.saturating_duration_since(Instant::now())));
+    // The end of an egress hold (`delay` mode) this task waits for.
+    let mut hold: Option<(Instant, Timer)> = None;
     std::future::poll_fn(|cx| {
         // Each poll is a wake-up of this task: with the shard writer doing live writes, these
         // should be rare next to deliveries (see `delivery::writer`).
@@ -65,9 +70,33 @@ pub async fn run(
             }
         }
         sub.set_waker(cx.waker());
+        if let Some(timer) = expiry.as_mut() {
+            if Pin::new(timer).poll(cx).is_ready() {
+                expiry = None;
+                sub.cut_off(CutOffReason::TokenExpired);
+            }
+        }
         loop {
+            if let Some(until) = sub.held_until() {
+                if Instant::now() < until {
+                    // Over the egress limit: write nothing until the debt is repaid.
+                    if hold.as_ref().is_none_or(|(at, _)| *at != until) {
+                        hold = Some((
+                            until,
+                            Timer::new(until.saturating_duration_since(Instant::now())),
+                        ));
+                    }
+                    if let Some((_, timer)) = hold.as_mut() {
+                        if Pin::new(timer).poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                    }
+                }
+                hold = None;
+                sub.release_hold();
+            }
             if sub.state() == SubState::CatchingUp && sub.queued_bytes() < low.max(1) {
-                let refill = sub.refill(&ctx.histories.borrow(), high.max(1));
+                let refill = sub.refill(&ctx.histories.borrow(), high.max(1), Instant::now());
                 if !refill.gaps.is_empty() {
                     ShardMetrics::add(&metrics.resets_total, 1);
                 }
@@ -79,7 +108,7 @@ pub async fn run(
             if sub.is_queue_empty() {
                 sub.session_caught_up();
                 return match sub.state() {
-                    SubState::CutOff => Poll::Ready(SessionEnd::CutOff),
+                    SubState::CutOff(why) => Poll::Ready(SessionEnd::CutOff(why)),
                     SubState::Draining => Poll::Ready(SessionEnd::Drained),
                     SubState::CatchingUp | SubState::Live => Poll::Pending,
                 };
@@ -109,10 +138,10 @@ pub async fn run(
             }
         }
         // The socket is full. A client that was cut off gets a little time, not forever.
-        if sub.state() == SubState::CutOff {
+        if let SubState::CutOff(why) = sub.state() {
             let timer = last_words.get_or_insert_with(|| Timer::new(LAST_WORDS));
             if Pin::new(timer).poll(cx).is_ready() {
-                return Poll::Ready(SessionEnd::CutOff);
+                return Poll::Ready(SessionEnd::CutOff(why));
             }
         }
         Poll::Pending

@@ -2,6 +2,7 @@
 use super::*;
 use crate::broker::memory::HistoryLimits;
 use crate::delivery::sse::SSE;
+use std::time::Instant;
 
 fn key() -> PartitionKey {
     PartitionKey {
@@ -22,7 +23,7 @@ fn event(offset: u64) -> Rc<FramedEvent> {
 
 fn live_subscriber(max_queue: usize) -> Subscriber {
     let sub = Subscriber::new(1, SubscriptionSpec::live(vec![key()]), 7, max_queue, &SSE);
-    sub.refill(&HashMap::new(), 1);
+    sub.refill(&HashMap::new(), 1, Instant::now());
     assert_eq!(sub.state(), SubState::Live);
     sub
 }
@@ -46,7 +47,7 @@ fn busy_streams_skip_the_next_heartbeat() {
         sub.idle_since_last_beat(),
         "nothing sent yet: needs a heartbeat"
     );
-    assert_ne!(sub.offer_live(0, &event(0)), Offer::Skipped);
+    assert_ne!(sub.offer_live(0, &event(0), Instant::now()), Offer::Skipped);
     take_all(&sub);
     assert!(
         !sub.idle_since_last_beat(),
@@ -61,12 +62,12 @@ fn busy_streams_skip_the_next_heartbeat() {
 #[test]
 fn cut_off_keeps_a_partly_written_frame_and_says_why() {
     let sub = live_subscriber(40);
-    assert_ne!(sub.offer_live(0, &event(0)), Offer::Skipped);
+    assert_ne!(sub.offer_live(0, &event(0), Instant::now()), Offer::Skipped);
     // Write 3 bytes of the first frame, then overflow the queue.
     let _ = sub.write_with(64, |_| Ok::<usize, ()>(3));
-    assert_ne!(sub.offer_live(0, &event(1)), Offer::Skipped);
-    assert_ne!(sub.offer_live(0, &event(2)), Offer::Skipped);
-    assert_eq!(sub.state(), SubState::CutOff);
+    assert_ne!(sub.offer_live(0, &event(1), Instant::now()), Offer::Skipped);
+    assert_ne!(sub.offer_live(0, &event(2), Instant::now()), Offer::Skipped);
+    assert_eq!(sub.state(), SubState::CutOff(CutOffReason::TooSlow));
     let text = take_all(&sub);
     assert!(
         text.starts_with(" x-1\ndata: a\n\n:"),
@@ -105,9 +106,9 @@ fn drain_while_catching_up_waits_for_the_history_head() {
         "not closed before it has its events"
     );
     // A refill that stops short of the head (one frame's worth) keeps it catching up.
-    sub.refill(&histories, 1);
+    sub.refill(&histories, 1, Instant::now());
     assert_eq!(sub.state(), SubState::CatchingUp);
-    sub.refill(&histories, 1 << 20);
+    sub.refill(&histories, 1 << 20, Instant::now());
     assert_eq!(sub.state(), SubState::Draining);
     let text = take_all(&sub);
     assert_eq!(text.matches("data: a").count(), 3, "{text:?}");
@@ -127,9 +128,9 @@ fn composite_subscribers_get_their_own_cursor_before_the_shared_body() {
         1 << 20,
         &SSE,
     );
-    sub.refill(&HashMap::new(), 1);
-    assert_ne!(sub.offer_live(0, &event(0)), Offer::Skipped);
-    assert_ne!(sub.offer_live(0, &event(1)), Offer::Skipped);
+    sub.refill(&HashMap::new(), 1, Instant::now());
+    assert_ne!(sub.offer_live(0, &event(0), Instant::now()), Offer::Skipped);
+    assert_ne!(sub.offer_live(0, &event(1), Instant::now()), Offer::Skipped);
     assert_eq!(
         take_all(&sub),
         "id: 7-1.0\ndata: a\n\nid: 7-2.0\ndata: a\n\n"

@@ -1,0 +1,387 @@
+//! The policy engine's two halves: [`Policy`], built once at start and shared by every shard
+//! (API keys, JWT keys, the anonymous principal, the cross-shard boards), and
+//! [`ShardPolicy`], each shard's own state (token cache, its share of the rate limits).
+//! Transports call `authenticate`, `authorize`, `admit_publish`, `admit_connection` and
+//! `egress_limiter`; nothing else of the policy is visible to them.
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::acl::Acl;
+use super::admission::{IpPermit, IpTable};
+use super::api_keys::{digest, ApiKeys};
+use super::credential::{extract, Credential};
+use super::denial::{AuthErrorCode, Denial, LimitName};
+use super::egress::EgressLimiter;
+use super::jwt::{check_crypto_backend, JwtKeys, JwtSettings, KeySet, VerifiedToken};
+use super::principal::{Action, Kind, Principal};
+use super::split::{LocalQuotas, QuotaBoard, QuotaKey, QuotaKind};
+use super::token_cache::TokenCache;
+use crate::config::{AnonymousMode, Config, LimitsConfig, Rate};
+
+/// Most rate-limit keys (principals, topics) one shard keeps buckets for.
+const MAX_QUOTA_KEYS: usize = 65_536;
+/// How often the JWT key files are checked for changes.
+const KEY_FILE_POLL: Duration = Duration::from_secs(1);
+
+/// The policy every shard shares (read-only after start, but for the JWT keys' reload and
+/// the admission table).
+pub struct Policy {
+    api_keys: ApiKeys,
+    jwt: Option<Arc<JwtKeys>>,
+    jwt_settings: JwtSettings,
+    /// `None`: requests without a credential get 401.
+    anonymous: Option<Arc<Principal>>,
+    query_param: String,
+    cookie: String,
+    token_cache_entries: usize,
+    leeway_s: u64,
+    limits: LimitsConfig,
+    ip_table: Option<Arc<IpTable>>,
+    board: Arc<QuotaBoard>,
+    shards: usize,
+}
+
+/// What a request presents, read from its head.
+#[derive(Debug, Default)]
+pub struct Presented<'a> {
+    pub authorization: Option<&'a [u8]>,
+    pub cookies: Vec<&'a [u8]>,
+    /// The query string (without `?`).
+    pub query: &'a str,
+    /// Cookies count only where a cross-site request cannot act with them (subscriptions).
+    pub cookie_allowed: bool,
+}
+
+impl Policy {
+    /// Build the policy from the configuration (loads key files, compiles ACLs); the error says
+    /// which setting is wrong.
+    pub fn from_config(config: &Config, shards: usize) -> Result<Arc<Self>, String> {
+        let auth = &config.auth;
+        let limits = &config.limits;
+        let api_keys = ApiKeys::from_config(&auth.api_keys, limits)?;
+        let jwt = if auth.jwt_keys.is_empty() {
+            None
+        } else {
+            // Fail now, not at the first token, if the JWT library has no crypto backend.
+            check_crypto_backend()?;
+            let keys = Arc::new(JwtKeys::new(auth.jwt_keys.clone())?);
+            keys.spawn_file_watcher(KEY_FILE_POLL);
+            Some(keys)
+        };
+        let anonymous_allowed = match auth.anonymous {
+            AnonymousMode::Allow => true,
+            AnonymousMode::Deny => false,
+            // Loopback-only without credentials is enforced by config validation.
+            AnonymousMode::Auto => !auth.has_credentials(),
+        };
+        let anonymous = if anonymous_allowed {
+            let acl = |list: &[String], key: &str| {
+                Acl::parse(list).map_err(|e| format!("auth.{key}: {e}"))
+            };
+            Some(Arc::new(Principal {
+                kind: Kind::Anonymous,
+                name: Arc::from("anonymous"),
+                sub: None,
+                publish: Arc::new(acl(&auth.anonymous_publish, "anonymous_publish")?),
+                subscribe: Arc::new(acl(&auth.anonymous_subscribe, "anonymous_subscribe")?),
+                expires_at: None,
+                publish_events: limits.publish_events,
+                publish_bytes: limits.publish_bytes,
+            }))
+        } else {
+            None
+        };
+        Ok(Arc::new(Self {
+            api_keys,
+            jwt,
+            jwt_settings: JwtSettings::from_config(auth),
+            anonymous,
+            query_param: auth.query_param.clone(),
+            cookie: auth.cookie.clone(),
+            token_cache_entries: auth.token_cache_entries,
+            leeway_s: auth.leeway_s,
+            limits: limits.clone(),
+            ip_table: IpTable::new(limits.max_connections_per_ip, limits.ip_connections),
+            board: Arc::new(QuotaBoard::new(shards)),
+            shards,
+        }))
+    }
+
+    /// Re-read the JWT key files (SIGHUP). `Ok(false)` when no JWT keys are configured.
+    pub fn reload_keys(&self) -> Result<bool, String> {
+        match &self.jwt {
+            None => Ok(false),
+            Some(keys) => keys.reload().map(|()| true),
+        }
+    }
+
+    /// Whether any limit that holds across shards is configured (the shards then rebalance).
+    pub fn has_shared_limits(&self) -> bool {
+        let l = &self.limits;
+        self.shards > 1
+            && ([
+                l.topic_events,
+                l.topic_bytes,
+                l.publish_events,
+                l.publish_bytes,
+            ]
+            .iter()
+            .any(Rate::is_limited)
+                || self.api_keys_have_limits())
+    }
+
+    fn api_keys_have_limits(&self) -> bool {
+        self.api_keys
+            .principals()
+            .any(|p| p.publish_events.is_limited() || p.publish_bytes.is_limited())
+    }
+
+    pub fn rebalance_interval(&self) -> Duration {
+        Duration::from_millis(self.limits.rebalance_ms.max(1))
+    }
+}
+
+/// Seconds since the Unix epoch (what JWT times are in).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One shard's side of the policy.
+pub struct ShardPolicy {
+    shared: Arc<Policy>,
+    cache: RefCell<TokenCache>,
+    /// The JWT key set this shard verifies with, and its generation.
+    keys: RefCell<Option<(u64, Arc<KeySet>)>>,
+    quotas: RefCell<LocalQuotas>,
+}
+
+impl ShardPolicy {
+    pub fn new(shared: Arc<Policy>, shard: usize) -> Self {
+        Self {
+            cache: RefCell::new(TokenCache::new(shared.token_cache_entries)),
+            keys: RefCell::new(None),
+            quotas: RefCell::new(LocalQuotas::new(
+                shard,
+                shared.board.clone(),
+                MAX_QUOTA_KEYS,
+            )),
+            shared,
+        }
+    }
+
+    /// Who the request is: the principal of its credential, or the anonymous principal when it
+    /// presents none (and anonymous access is on).
+    pub fn authenticate(
+        &self,
+        presented: &Presented<'_>,
+        now_unix: u64,
+    ) -> Result<Arc<Principal>, Denial> {
+        let p = &self.shared;
+        let cookie = if presented.cookie_allowed {
+            p.cookie.as_str()
+        } else {
+            ""
+        };
+        let credential = extract(
+            presented.authorization,
+            &presented.cookies,
+            presented.query,
+            &p.query_param,
+            cookie,
+        )
+        .map_err(|e| Denial::Unauthenticated {
+            code: if e.is_invalid_request() {
+                AuthErrorCode::InvalidRequest
+            } else {
+                AuthErrorCode::InvalidToken
+            },
+            description: e.to_string(),
+        })?;
+        match credential {
+            None => p.anonymous.clone().ok_or_else(Denial::missing_credential),
+            Some(Credential { token, .. }) => self.principal_of(&token, now_unix),
+        }
+    }
+
+    fn principal_of(&self, token: &str, now_unix: u64) -> Result<Arc<Principal>, Denial> {
+        let p = &self.shared;
+        let token_digest = digest(token);
+        if let Some(principal) = p.api_keys.lookup(&token_digest) {
+            return Ok(principal.clone());
+        }
+        let Some(jwt) = &p.jwt else {
+            return Err(Denial::invalid_token("unknown API key"));
+        };
+        if token.bytes().filter(|&b| b == b'.').count() != 2 {
+            return Err(Denial::invalid_token("unknown API key"));
+        }
+        let generation = jwt.generation();
+        if let Some(principal) = self
+            .cache
+            .borrow_mut()
+            .get(&token_digest, generation, now_unix)
+        {
+            return Ok(principal);
+        }
+        let keys = self.key_set(jwt, generation);
+        let verified = keys
+            .verify(token, &p.jwt_settings, now_unix)
+            .map_err(|e| Denial::invalid_token(e.description()))?;
+        let principal = Arc::new(self.jwt_principal(verified)?);
+        self.cache
+            .borrow_mut()
+            .insert(token_digest, principal.clone(), now_unix);
+        Ok(principal)
+    }
+
+    /// The shard's key set, fetched again only when the shared generation moved.
+    fn key_set(&self, jwt: &JwtKeys, generation: u64) -> Arc<KeySet> {
+        let mut keys = self.keys.borrow_mut();
+        match &*keys {
+            Some((g, set)) if *g == generation => set.clone(),
+            _ => {
+                let (g, set) = jwt.current();
+                *keys = Some((g, set.clone()));
+                set
+            }
+        }
+    }
+
+    fn jwt_principal(&self, token: VerifiedToken) -> Result<Principal, Denial> {
+        let limits = &self.shared.limits;
+        let acl = |list: &[String]| {
+            Acl::parse(list)
+                .map_err(|e| Denial::invalid_token(format!("bad sluicegate claim: {e}")))
+        };
+        let name = format!("jwt:{}", token.sub.as_deref().unwrap_or("-"));
+        Ok(Principal {
+            kind: Kind::Jwt,
+            name: Arc::from(name),
+            sub: token.sub.map(Arc::from),
+            publish: Arc::new(acl(&token.publish)?),
+            subscribe: Arc::new(acl(&token.subscribe)?),
+            expires_at: token
+                .exp
+                .map(|exp| exp.saturating_add(self.shared.leeway_s)),
+            publish_events: limits.publish_events,
+            publish_bytes: limits.publish_bytes,
+        })
+    }
+
+    /// May `principal` do `action` on every one of `topics`? A multi-topic subscription needs
+    /// all of them.
+    pub fn authorize<T: AsRef<str>>(
+        principal: &Principal,
+        action: Action,
+        topics: &[T],
+    ) -> Result<(), Denial> {
+        match topics
+            .iter()
+            .find(|t| !principal.allows(action, t.as_ref()))
+        {
+            None => Ok(()),
+            Some(topic) => Err(Denial::Forbidden {
+                principal: principal.name.to_string(),
+                action,
+                topic: topic.as_ref().to_owned(),
+            }),
+        }
+    }
+
+    /// Charge a publish of `events` events and `bytes` bytes to `topic` against the principal's
+    /// and the topic's limits. Anonymous publishers are limited per client address.
+    pub fn admit_publish(
+        &self,
+        principal: &Principal,
+        client: IpAddr,
+        topic: &str,
+        events: usize,
+        bytes: usize,
+        now: Instant,
+    ) -> Result<(), Denial> {
+        let limits = &self.shared.limits;
+        let checks = [
+            (
+                QuotaKind::PrincipalEvents,
+                principal.publish_events,
+                events,
+                LimitName::PublishEvents,
+            ),
+            (
+                QuotaKind::PrincipalBytes,
+                principal.publish_bytes,
+                bytes,
+                LimitName::PublishBytes,
+            ),
+            (
+                QuotaKind::TopicEvents,
+                limits.topic_events,
+                events,
+                LimitName::TopicEvents,
+            ),
+            (
+                QuotaKind::TopicBytes,
+                limits.topic_bytes,
+                bytes,
+                LimitName::TopicBytes,
+            ),
+        ];
+        if !checks.iter().any(|(_, rate, _, _)| rate.is_limited()) {
+            return Ok(());
+        }
+        let principal_key: Arc<str> = match principal.kind {
+            Kind::Anonymous => Arc::from(format!("anonymous@{client}")),
+            _ => principal.name.clone(),
+        };
+        let topic_key: Arc<str> = Arc::from(topic);
+        let mut quotas = self.quotas.borrow_mut();
+        for (kind, rate, cost, limit) in checks {
+            if !rate.is_limited() {
+                continue;
+            }
+            let name = match kind {
+                QuotaKind::PrincipalEvents | QuotaKind::PrincipalBytes => principal_key.clone(),
+                QuotaKind::TopicEvents | QuotaKind::TopicBytes => topic_key.clone(),
+            };
+            let key = QuotaKey { kind, name };
+            if let Err(retry_after) = quotas.check(&key, rate, cost as f64, now) {
+                return Err(if retry_after == Duration::MAX {
+                    Denial::OverBurst {
+                        limit,
+                        cost: cost as f64,
+                        burst: rate.effective_burst(),
+                    }
+                } else {
+                    Denial::RateLimited {
+                        limit,
+                        rate,
+                        retry_after,
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Admit a new connection from `ip` (per-address limits); `None` when none are set.
+    pub fn admit_connection(&self, ip: IpAddr, now: Instant) -> Result<Option<IpPermit>, Denial> {
+        match &self.shared.ip_table {
+            None => Ok(None),
+            Some(table) => table.admit(ip, now).map(Some),
+        }
+    }
+
+    /// The egress buckets for a new subscriber connection, when egress limits are set.
+    pub fn egress_limiter(&self, now: Instant) -> Option<EgressLimiter> {
+        EgressLimiter::from_config(&self.shared.limits, now)
+    }
+
+    /// Move this shard's shares of the cross-shard limits toward its demand.
+    pub fn rebalance(&self, now: Instant) {
+        self.quotas.borrow_mut().rebalance(now);
+    }
+}
