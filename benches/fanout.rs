@@ -1,17 +1,21 @@
 //! Fan-out of one framed event to 1k in-memory subscribers on one shard, and the gathered
-//! write of their queues (to a sink, so only the gateway's own work is measured).
+//! write of their queues (to a sink, so only the gateway's own work is measured); once more
+//! with egress limits configured on every subscriber but never reached, the policy's cost on
+//! the delivery path.
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use sluicegate::config::{LimitsConfig, Rate};
 use sluicegate::internals::broker::History;
 use sluicegate::internals::broker::{FramedEvent, PartitionKey};
 use sluicegate::internals::delivery::Registry;
 use sluicegate::internals::delivery::Writer;
 use sluicegate::internals::delivery::SSE;
 use sluicegate::internals::delivery::{Subscriber, SubscriptionSpec};
+use sluicegate::internals::policy::EgressLimiter;
 
 const SUBSCRIBERS: usize = 1000;
 
@@ -22,7 +26,16 @@ fn key() -> PartitionKey {
     }
 }
 
-fn registry(composite: bool) -> Registry {
+/// Egress limits no benchmark comes near: every event passes both buckets.
+fn generous_limits() -> LimitsConfig {
+    LimitsConfig {
+        egress_events: Rate::new(1e12, 1e12),
+        egress_bytes: Rate::new(1e15, 1e15),
+        ..LimitsConfig::default()
+    }
+}
+
+fn registry(composite: bool, egress: bool) -> Registry {
     let mut reg = Registry::default();
     let histories: HashMap<PartitionKey, History> = HashMap::new();
     for _ in 0..SUBSCRIBERS {
@@ -41,7 +54,11 @@ fn registry(composite: bool) -> Registry {
             usize::MAX,
             &SSE,
         ));
-        sub.refill(&histories, 1, std::time::Instant::now()); // no history: goes live at once
+        let now = std::time::Instant::now();
+        if egress {
+            sub.set_egress(EgressLimiter::from_config(&generous_limits(), now));
+        }
+        sub.refill(&histories, 1, now); // no history: goes live at once
         reg.add(sub);
     }
     reg
@@ -62,13 +79,13 @@ fn event(offset: u64) -> Rc<FramedEvent> {
 fn fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("fanout_1k");
     g.throughput(Throughput::Elements(SUBSCRIBERS as u64));
-    for composite in [false, true] {
-        let name = if composite {
-            "offer_and_write_multi_topic"
-        } else {
-            "offer_and_write_single_topic"
+    for (composite, egress) in [(false, false), (true, false), (false, true)] {
+        let name = match (composite, egress) {
+            (true, _) => "offer_and_write_multi_topic",
+            (false, false) => "offer_and_write_single_topic",
+            (false, true) => "offer_and_write_single_topic_egress_limited",
         };
-        let reg = registry(composite);
+        let reg = registry(composite, egress);
         // No sockets attached: nothing is scheduled, the loop below writes every queue.
         let writer = Writer::default();
         let mut offset = 0;

@@ -25,6 +25,16 @@ pub mod delivery {
     pub use crate::delivery::writer::Writer;
 }
 
+/// The policy engine's parts, for the `policy` and `fanout` benches and the fuzz targets.
+pub mod policy {
+    pub use crate::policy::acl::{is_safe_sub, Acl, TopicPattern};
+    pub use crate::policy::bucket::TokenBucket;
+    pub use crate::policy::credential::{extract, MAX_TOKEN_LEN};
+    pub use crate::policy::egress::EgressLimiter;
+    pub use crate::policy::jwt::{JwtSettings, KeySet};
+    pub use crate::policy::split::{LocalQuotas, QuotaBoard, QuotaKey, QuotaKind};
+}
+
 /// The ring mesh, for the `mesh` bench.
 pub mod shard {
     pub use crate::shard::mesh::{build_mesh, MeshMsg};

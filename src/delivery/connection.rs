@@ -198,7 +198,7 @@ async fn reject(ctx: &ShardContext, stream: &mut TcpStream, err: &HttpError) {
 /// Close gently after an error answer sent while the client may still be sending (a body over
 /// the limit, say): closing with unread bytes makes the kernel send a reset, which can destroy
 /// the answer before the client reads it. So: half-close, then read and discard for a moment.
-async fn linger(stream: &mut TcpStream) {
+pub(super) async fn linger(stream: &mut TcpStream) {
     const LINGER: Duration = Duration::from_millis(500);
     const MAX_DISCARD: usize = 1 << 20;
     if stream.shutdown(std::net::Shutdown::Write).await.is_err() {

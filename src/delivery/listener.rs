@@ -41,7 +41,11 @@ pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
                     let mut stream = stream;
                     let mut out = Vec::new();
                     refusal.write(&mut out, ctx2.id, None, false);
-                    let _ = stream.write_all(&out).await;
+                    // The client has likely sent its request already: close gently, or the
+                    // kernel's reset can destroy the answer before it is read.
+                    if stream.write_all(&out).await.is_ok() {
+                        connection::linger(&mut stream).await;
+                    }
                 })
                 .detach();
                 continue;
@@ -56,7 +60,9 @@ pub async fn accept_loop(ctx: Rc<ShardContext>, listener: TcpListener) {
                 Response::text(503, "too many connections")
                     .with_header("retry-after", "1")
                     .write(&mut out, ctx2.id, None, false);
-                let _ = stream.write_all(&out).await;
+                if stream.write_all(&out).await.is_ok() {
+                    connection::linger(&mut stream).await;
+                }
             })
             .detach();
             continue;

@@ -439,7 +439,15 @@ impl Subscriber {
         }
         st.phase = SubState::CutOff(why);
         st.held_until = None;
-        st.queue.cut_off(self.framing.cut_off_notice(why));
+        let notice = self.framing.cut_off_notice(why);
+        match why {
+            // What is queued was within the limit: it goes out before the notice.
+            CutOffReason::EgressLimit => {
+                st.queue.push(Chunk::Bytes(notice));
+            }
+            // Too far behind (the queue is the problem), or no longer authorized.
+            CutOffReason::TooSlow | CutOffReason::TokenExpired => st.queue.cut_off(notice),
+        }
         st.wake();
     }
 

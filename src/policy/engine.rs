@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::acl::Acl;
 use super::admission::{IpPermit, IpTable};
 use super::api_keys::{digest, ApiKeys};
-use super::credential::{extract, Credential};
+use super::bucket::NEVER;
+use super::credential::{extract, BearerErrorCode, Credential};
 use super::denial::{AuthErrorCode, Denial, LimitName};
 use super::egress::EgressLimiter;
 use super::jwt::{check_crypto_backend, JwtKeys, JwtSettings, KeySet, VerifiedToken};
@@ -67,7 +68,13 @@ impl Policy {
             // Fail now, not at the first token, if the JWT library has no crypto backend.
             check_crypto_backend()?;
             let keys = Arc::new(JwtKeys::new(auth.jwt_keys.clone())?);
-            keys.spawn_file_watcher(KEY_FILE_POLL);
+            let file_based = auth.jwt_keys.iter().any(|k| {
+                !(k.secret_file.is_empty() && k.pem_file.is_empty() && k.jwks_file.is_empty())
+            });
+            if file_based {
+                keys.spawn_file_watcher(KEY_FILE_POLL)
+                    .map_err(|e| format!("cannot start the jwt key file watcher: {e}"))?;
+            }
             Some(keys)
         };
         let anonymous_allowed = match auth.anonymous {
@@ -194,10 +201,9 @@ impl ShardPolicy {
             cookie,
         )
         .map_err(|e| Denial::Unauthenticated {
-            code: if e.is_invalid_request() {
-                AuthErrorCode::InvalidRequest
-            } else {
-                AuthErrorCode::InvalidToken
+            code: match e.bearer_error_code() {
+                BearerErrorCode::InvalidRequest => AuthErrorCode::InvalidRequest,
+                BearerErrorCode::InvalidToken => AuthErrorCode::InvalidToken,
             },
             description: e.to_string(),
         })?;
@@ -349,7 +355,7 @@ impl ShardPolicy {
             };
             let key = QuotaKey { kind, name };
             if let Err(retry_after) = quotas.check(&key, rate, cost as f64, now) {
-                return Err(if retry_after == Duration::MAX {
+                return Err(if retry_after == NEVER {
                     Denial::OverBurst {
                         limit,
                         cost: cost as f64,

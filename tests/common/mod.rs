@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod jwt;
 pub mod kafka;
 pub mod kafka_proxy;
 pub mod sse;
@@ -49,6 +50,13 @@ fn scratch_dir() -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
+}
+
+/// Writes `toml` to a fresh scratch file and returns its path, for `--config`.
+pub fn config_file(toml: &str) -> String {
+    let path = scratch_dir().join("sluicegate.toml");
+    std::fs::write(&path, toml).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path.to_string_lossy().into_owned()
 }
 
 /// A loopback port that was free a moment ago (bound, read, released).

@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Incremental decoder of a chunked body.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Dechunker {
     pending: Vec<u8>,
     /// Body bytes left in the current chunk (+2 for its CRLF is handled via `skip_crlf`).
@@ -57,6 +57,7 @@ impl Dechunker {
 }
 
 /// An open SSE subscription.
+#[derive(Debug)]
 pub struct SseClient {
     stream: TcpStream,
     status: u16,
