@@ -13,6 +13,9 @@
 //! - [`delivery`]: per-connection sessions: the HTTP request loop, publish, and the pieces every
 //!   streaming transport is made of (queue, catch-up cursor, registry, writer), with SSE's
 //!   session and framing under `delivery::sse`.
+//! - [`policy`]: who a request is (API keys, JWT), what it may touch (topic ACLs), how fast it may
+//!   go (token buckets, split across shards) and whether it gets in (per-address admission).
+//!   Pure decisions; the delivery layer asks, every transport the same way.
 //! - [`telemetry`]: per-shard counters and the `/metrics` text.
 //!
 //! Public on purpose: [`codec`] (the load tool and the fuzz targets use the wire formats),

@@ -295,3 +295,31 @@ fn egress_over_the_limit_in_disconnect_mode_ends_the_stream_with_a_reason() {
         m.text()
     );
 }
+
+#[test]
+fn a_principal_limit_holds_across_shards() {
+    // Twenty at once in total, and practically no refill: however the two shards split the
+    // burst, together they admit about twenty (each alone would admit all twenty).
+    let path = config_file("[limits]\npublish_events = { per_s = 0.01, burst = 20 }\n");
+    let gw = Gateway::start(&["--config", &path, "--shards", "2"]);
+    let mut conns = [gw.conn_on_shard(0), gw.conn_on_shard(1)];
+    let mut admitted = 0;
+    for i in 0..80 {
+        let conn = &mut conns[i % 2];
+        let r = conn
+            .request("POST", "/topics/t/events", &[], b"x")
+            .unwrap_or_else(|e| panic!("publish {i}: {e}"));
+        match r.status {
+            200 => admitted += 1,
+            429 => {}
+            other => panic!("publish {i}: {other} {}", r.text()),
+        }
+        // Let the shards rebalance (every 100 ms) a few times during the run.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("admitted {admitted} of 80 (global burst 20)");
+    assert!(
+        (16..=24).contains(&admitted),
+        "{admitted} of 80 admitted against a global burst of 20"
+    );
+}
