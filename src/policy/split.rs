@@ -11,9 +11,9 @@
 //! the [`QuotaBoard`], reads the other shards' and computes its [`Share`] with a rule every
 //! shard applies the same way over the shards holding the key (H of them):
 //!
-//! 1. every holder gets a floor, [`FLOOR_TOTAL`]` / H`, so an idle holder can serve at once;
+//! 1. every holder gets a floor, [`share::FLOOR_TOTAL`]` / H`, so an idle holder can serve at once;
 //! 2. the rest is water-filled (max-min fair) over the holders' wants, a want being the demand
-//!    plus [`HEADROOM`], so a shard below its share can grow before the next rebalance;
+//!    plus [`share::HEADROOM`], so a shard below its share can grow before the next rebalance;
 //! 3. whatever no holder wants is spread evenly;
 //! 4. the burst is shared halfway between that rate share and 1/H (see [`Share::burst`]).
 //!
@@ -30,16 +30,22 @@
 //! rebalance.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::bucket::{TokenBucket, NEVER};
 use crate::config::Rate;
 
-/// Share of a limit reserved as floors, split evenly over the shards.
-pub const FLOOR_TOTAL: f64 = 0.05;
-/// A shard's want is its demand times this, so it can grow 20% before the next rebalance.
-pub const HEADROOM: f64 = 1.2;
+mod board;
+mod share;
+
+pub use board::QuotaBoard;
+use board::{BoardInner, Fresh, Slot};
+use share::slice;
+pub use share::{share_of, Share};
+#[cfg(test)]
+use share::{FLOOR_TOTAL, HEADROOM};
+
 /// Weight of the last period when the demand falls (exponential decay, half per period).
 const DECAY: f64 = 0.5;
 /// A smoothed demand below this fraction of the limit counts as none.
@@ -82,124 +88,6 @@ impl QuotaKey {
             kind,
             name: name.into(),
         }
-    }
-}
-
-/// Where shards publish their demand per key. Shared by all shards (`Arc`); locked only by
-/// [`LocalQuotas::rebalance`].
-#[derive(Debug)]
-pub struct QuotaBoard {
-    shards: usize,
-    inner: Mutex<BoardInner>,
-}
-
-#[derive(Debug, Default)]
-struct BoardInner {
-    /// Per key, one slot per shard.
-    keys: HashMap<QuotaKey, Box<[Slot]>>,
-    last_sweep: Option<Instant>,
-}
-
-/// One shard's published demand for one key.
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    /// Smoothed tokens a second asked.
-    demand: f64,
-    /// When it was published; `None` = never (or withdrawn).
-    at: Option<Instant>,
-}
-
-impl QuotaBoard {
-    /// A board for `shards` shards (at least 1).
-    pub fn new(shards: usize) -> Self {
-        Self {
-            shards: shards.max(1),
-            inner: Mutex::new(BoardInner::default()),
-        }
-    }
-
-    /// How many shards share it.
-    pub fn shards(&self) -> usize {
-        self.shards
-    }
-
-    /// Keys on the board (for tests and metrics; takes the lock).
-    pub fn len(&self) -> usize {
-        self.lock().keys.len()
-    }
-
-    /// Whether no key is on the board.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BoardInner> {
-        // The board only holds demand figures: after a panic elsewhere they are at worst a
-        // period stale, which the next rebalance corrects.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl BoardInner {
-    /// Publishes `shard`'s demand for `key` and writes every shard's fresh demand into `out`
-    /// (`None` for the shards not holding the key: never published, withdrawn or stale).
-    fn publish(
-        &mut self,
-        key: &QuotaKey,
-        me: Slot,
-        shard: usize,
-        fresh: Fresh,
-        out: &mut [Option<f64>],
-    ) {
-        let slots = self
-            .keys
-            .entry(key.clone())
-            .or_insert_with(|| vec![Slot::default(); out.len()].into_boxed_slice());
-        if let Some(slot) = slots.get_mut(shard) {
-            *slot = me;
-        }
-        for (o, s) in out.iter_mut().zip(slots.iter()) {
-            *o = fresh.is(s).then_some(s.demand);
-        }
-    }
-
-    /// Removes `shard`'s demand for `key`, and the key once no shard has any.
-    fn withdraw(&mut self, key: &QuotaKey, shard: usize) {
-        let Some(slots) = self.keys.get_mut(key) else {
-            return;
-        };
-        if let Some(slot) = slots.get_mut(shard) {
-            *slot = Slot::default();
-        }
-        if slots.iter().all(|s| s.at.is_none()) {
-            self.keys.remove(key);
-        }
-    }
-
-    /// Drops the keys no shard has published lately (evicted ones are never withdrawn, since
-    /// eviction happens in `check`, which does not lock). At most once per stale window.
-    fn sweep(&mut self, fresh: Fresh) {
-        let due = self
-            .last_sweep
-            .is_none_or(|t| fresh.now.saturating_duration_since(t) >= fresh.window);
-        if due {
-            self.keys
-                .retain(|_, slots| slots.iter().any(|s| fresh.is(s)));
-            self.last_sweep = Some(fresh.now);
-        }
-    }
-}
-
-/// What counts as fresh on the board at one rebalance.
-#[derive(Debug, Clone, Copy)]
-struct Fresh {
-    now: Instant,
-    window: Duration,
-}
-
-impl Fresh {
-    fn is(&self, s: &Slot) -> bool {
-        s.at.is_some_and(|at| self.now.saturating_duration_since(at) <= self.window)
     }
 }
 
@@ -263,34 +151,6 @@ impl Entry {
         self.idle = if self.asked > 0.0 { 0 } else { self.idle + 1 };
         self.asked = 0.0;
     }
-}
-
-/// A shard's part of one limit: fractions of the rate and of the burst, each summing to 1
-/// over the shards holding the key.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Share {
-    /// Fraction of `per_s`: follows demand (see the module doc).
-    pub rate: f64,
-    /// Fraction of the burst: halfway between the rate share and an equal split, so a shard
-    /// with little demand still absorbs a cluster of arrivals, and one idle shard can serve
-    /// several requests at once, while the slices still sum to the burst.
-    pub burst: f64,
-}
-
-impl Share {
-    /// 1/`n` of everything (a key not rebalanced yet).
-    fn equal(n: usize) -> Self {
-        let s = 1.0 / n.max(1) as f64;
-        Self { rate: s, burst: s }
-    }
-}
-
-/// A shard's rate and burst for `share` of `limit`.
-fn slice(limit: Rate, share: Share) -> (f64, f64) {
-    (
-        limit.per_s * share.rate,
-        limit.effective_burst() * share.burst,
-    )
 }
 
 impl LocalQuotas {
@@ -475,66 +335,6 @@ impl LocalQuotas {
                 *pos = at;
             }
         }
-    }
-}
-
-/// Shard `me`'s share given the demand (tokens/s) of every shard holding the key (`None`
-/// for the others) for a limit of `per_s`: floors, then the rest water-filled over the wants,
-/// then the remainder spread evenly (see the module doc). Every holder computing this over the
-/// same demands gets shares summing to 1.
-///
-/// Shards not holding the key get nothing reserved: if they see it they start with 1/N on
-/// their own, so a key used on one shard gets the whole limit there, not the limit minus
-/// floors for shards that never see it.
-pub fn share_of(me: usize, demands: &[Option<f64>], per_s: f64, scratch: &mut Vec<f64>) -> Share {
-    let holders = demands.iter().filter(|d| d.is_some()).count().max(1) as f64;
-    let rate = rate_share(me, demands, per_s, holders, scratch);
-    Share {
-        rate,
-        burst: (rate + 1.0 / holders) / 2.0,
-    }
-}
-
-/// The rate part of [`share_of`].
-fn rate_share(
-    me: usize,
-    demands: &[Option<f64>],
-    per_s: f64,
-    holders: f64,
-    scratch: &mut Vec<f64>,
-) -> f64 {
-    let floor = FLOOR_TOTAL / holders;
-    let rest = 1.0 - FLOOR_TOTAL;
-    // What each holder wants above its floor, as a fraction of the limit.
-    let extra = |d: f64| (d * HEADROOM / per_s - floor).max(0.0);
-    let mine = demands.get(me).copied().flatten().map_or(0.0, extra);
-    scratch.clear();
-    scratch.extend(demands.iter().flatten().map(|&d| extra(d)));
-    let wanted: f64 = scratch.iter().sum();
-    if wanted <= rest {
-        return floor + mine + (rest - wanted) / holders;
-    }
-    floor + mine.min(water_level(scratch, rest))
-}
-
-/// The level `l` at which `Σ min(want, l) = total` (given `Σ want > total`). Sorts `wants`.
-fn water_level(wants: &mut [f64], total: f64) -> f64 {
-    wants.sort_by(f64::total_cmp);
-    let mut left = total;
-    let mut count = wants.len();
-    for &want in wants.iter() {
-        // Every remaining shard wants at least `want`: if the rest cannot give them all that
-        // much, the level is an equal split of the rest.
-        if want * count as f64 >= left {
-            break;
-        }
-        left -= want;
-        count -= 1;
-    }
-    if count == 0 {
-        f64::INFINITY
-    } else {
-        left / count as f64
     }
 }
 
