@@ -470,3 +470,78 @@ fn an_open_gateway_off_loopback_is_refused_at_start() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_changed_jwks_file_is_used_without_a_restart() {
+    let full = std::fs::read_to_string(key_file("jwks.json")).expect("read jwks.json");
+    let doc: serde_json::Value = serde_json::from_str(&full).expect("jwks.json parses");
+    let only_es: Vec<serde_json::Value> = doc["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k["kid"] == "es-1")
+        .cloned()
+        .collect();
+    let jwks = std::path::PathBuf::from(config_file("")).with_file_name("jwks.json");
+    std::fs::write(&jwks, serde_json::json!({ "keys": only_es }).to_string()).unwrap();
+    let toml = format!(
+        "[[auth.jwt_keys]]\nalgorithms = [\"ES256\", \"EdDSA\"]\njwks_file = \"{}\"\n",
+        jwks.display()
+    );
+    let mut gw = Gateway::start(&["--config", &config_file(&toml)]);
+    let claims = r#"{"sub":"gina","sluicegate":{"publish":["user.{sub}.**"]}}"#;
+    let ed = mint(&format!(
+        r#"{{"alg":"EdDSA","kid":"ed-1","key_file":"{}","claims":{claims}}}"#,
+        key_file("ed25519.key")
+    ));
+    let es = mint(&format!(
+        r#"{{"alg":"ES256","kid":"es-1","key_file":"{}","claims":{claims}}}"#,
+        key_file("es256.key")
+    ));
+    let publish = |token: &str| {
+        let auth = bearer(token);
+        http_request(
+            gw.addr(),
+            "POST",
+            "/topics/user.gina.x/events",
+            &[("Authorization", auth.as_str())],
+            b"x",
+        )
+        .unwrap()
+    };
+    assert_eq!(publish(&es).status, 200);
+    let r = publish(&ed);
+    assert_eq!(r.status, 401);
+    assert!(
+        www_authenticate(&r).contains("unknown key id"),
+        "{}",
+        www_authenticate(&r)
+    );
+    // The identity provider adds a key: the file changes, and the operator sends SIGHUP.
+    std::fs::write(&jwks, &full).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while publish(&ed).status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key was never loaded; log:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(publish(&es).status, 200, "the old key stays");
+    // A broken file keeps the keys in use.
+    std::fs::write(&jwks, "{not json").unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .expect("run kill");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(publish(&ed).status, 200, "log:\n{}", gw.log());
+    assert!(gw.log().contains("not reloaded"), "log:\n{}", gw.log());
+    gw.assert_alive();
+}
