@@ -7,11 +7,20 @@ a slow spell of this shared machine hits all of them alike; the server is pinned
 the load tool to the other, as in compare.py. Prints a Markdown table of medians, with the
 server's SSE writes and session wake-ups per delivery read from its /metrics.
 
-Usage: loadtest/variants.py --bin NAME=PATH --bin NAME=PATH [--loadtest PATH] [--reps 3]
-       [--scenario SUBSxRATE ...] [--secs 8]
+A variant can also be the same binary with extra server arguments: give it its own NAME with
+`--bin` and add `--args NAME='ARGS'` (split like a shell would, appended to the server's command
+line after the fixed ones), e.g. egress limits configured but never reached:
+
+    --bin baseline=target/release/sluicegate --bin egress-limited=target/release/sluicegate \
+    --args egress-limited='--set limits.egress_events={per_s=1e9,burst=1e9}
+                           --set limits.egress_bytes={per_s=1e12,burst=1e12}'
+
+Usage: loadtest/variants.py --bin NAME=PATH --bin NAME=PATH [--args NAME=ARGS ...]
+       [--loadtest PATH] [--reps 3] [--scenario SUBSxRATE ...] [--secs 8]
 """
 import argparse
 import json
+import shlex
 import os
 import socket
 import statistics
@@ -58,11 +67,11 @@ def wait_healthy(port, proc):
     raise RuntimeError("server not healthy in 15 s")
 
 
-def run_one(binary, loadtest, subs, rate, secs):
+def run_one(binary, loadtest, subs, rate, secs, extra=()):
     port = free_port()
     server = subprocess.Popen(
         ["taskset", "-c", SERVER_CPU, binary, "--listen", f"127.0.0.1:{port}", "--shards", "1",
-         "--set", "http.max_connections_per_shard=100000", "--set", "sse.heartbeat_ms=60000"],
+         "--set", "http.max_connections_per_shard=100000", "--set", "sse.heartbeat_ms=60000", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port, server)
@@ -121,8 +130,16 @@ def main():
     ap.add_argument("--secs", type=int, default=8)
     ap.add_argument("--scenario", action="append",
                     help="SUBSxRATE, e.g. 10000x5 (default: 10000x5, 5000x5, 1000x50, 100x1000)")
+    ap.add_argument("--args", action="append", default=[],
+                    help="NAME=ARGS: extra server arguments for the build NAME (shell-split)")
     args = ap.parse_args()
     bins = [b.split("=", 1) for b in args.bin]
+    extra = {}
+    for a in args.args:
+        name, rest = a.split("=", 1)
+        if name not in dict(bins):
+            ap.error(f"--args names {name!r}, which no --bin defines")
+        extra[name] = shlex.split(rest)
     scenarios = [tuple(int(x) for x in s.split("x"))
                  for s in (args.scenario or ["10000x5", "5000x5", "1000x50", "100x1000"])]
     results = {}
@@ -130,7 +147,7 @@ def main():
         for rep in range(args.reps):
             for name, path in bins:
                 load = os.getloadavg()[0]
-                r = run_one(path, args.loadtest, subs, rate, args.secs)
+                r = run_one(path, args.loadtest, subs, rate, args.secs, extra.get(name, ()))
                 r["load"] = load
                 results.setdefault((subs, rate, name), []).append(r)
                 print(f"{subs}x{rate} {name} rep {rep}: p50 {r['p50']} p99 {r['p99']} "
