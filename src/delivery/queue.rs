@@ -42,6 +42,8 @@ impl Chunk {
 /// Most slices one gathered write takes (well under Linux's IOV_MAX of 1024). The slices live
 /// in a stack array of this size, so a write allocates nothing.
 pub const MAX_SLICES: usize = 256;
+/// The iovec array a short queue is written with (see [`FrameQueue::write_with`]).
+const FEW_SLICES: usize = 8;
 
 /// Frames waiting for one connection, bounded by `max_bytes`.
 pub struct FrameQueue {
@@ -101,7 +103,24 @@ impl FrameQueue {
         send: impl FnOnce(&[IoSlice<'_>]) -> Result<usize, E>,
     ) -> Result<usize, E> {
         let max = max.clamp(1, MAX_SLICES);
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        // A chunk is at most two slices. Most writes carry a few frames (a live subscriber
+        // usually has one or two queued), and zeroing a MAX_SLICES iovec array (4 KiB) per
+        // write cost more than the rest of the fan-out's per-subscriber work: use a small
+        // array when it is enough.
+        if max <= FEW_SLICES || self.chunks.len() * 2 <= FEW_SLICES {
+            self.gather_and_send::<FEW_SLICES, E>(max.min(FEW_SLICES), send)
+        } else {
+            self.gather_and_send::<MAX_SLICES, E>(max, send)
+        }
+    }
+
+    /// [`FrameQueue::write_with`] with an array of `N` slices.
+    fn gather_and_send<const N: usize, E>(
+        &mut self,
+        max: usize,
+        send: impl FnOnce(&[IoSlice<'_>]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        let mut slices = [IoSlice::new(&[]); N];
         let mut count = 0;
         let mut skip = self.front_written;
         'fill: for chunk in &self.chunks {

@@ -24,6 +24,7 @@ use crate::broker::memory::History;
 use crate::broker::{FramedEvent, PartitionKey};
 use crate::codec::event_id;
 use crate::policy::egress::{EgressLimiter, EgressVerdict};
+use egress::EgressState;
 
 pub use super::catchup::{Gap, Refill, GAP_REASON, PAST_END_REASON, RESTART_REASON};
 
@@ -141,17 +142,8 @@ struct State {
     /// The socket was full: the session waits for room and writes until the queue is empty;
     /// until then the writer leaves this subscriber alone.
     blocked: bool,
-    /// Egress buckets (when egress limits are configured).
-    egress: Option<EgressLimiter>,
-    /// Over the egress limit in `delay` mode: nothing is written before this instant (the
-    /// session waits for it; the writer leaves the subscriber alone).
-    held_until: Option<Instant>,
-    /// Events dropped over the egress limit since the last one sent, and the cursor before
-    /// the first of them.
-    dropped: u64,
-    dropped_resume_from: Option<String>,
-    /// Every event dropped over the egress limit, for the shard's metrics.
-    dropped_total: u64,
+    /// Egress buckets and their hold and drop bookkeeping (when egress limits are set).
+    egress: Option<Box<EgressState>>,
 }
 
 impl State {
@@ -208,10 +200,6 @@ impl Subscriber {
                 scheduled: false,
                 blocked: false,
                 egress: None,
-                held_until: None,
-                dropped: 0,
-                dropped_resume_from: None,
-                dropped_total: 0,
             }),
         }
     }
@@ -252,7 +240,7 @@ impl Subscriber {
 
     /// Give this subscriber egress buckets (before it is registered).
     pub fn set_egress(&self, limiter: Option<EgressLimiter>) {
-        self.state.borrow_mut().egress = limiter;
+        self.state.borrow_mut().egress = limiter.map(|l| Box::new(EgressState::new(l)));
     }
 
     /// Queue event `event` of `parts[idx]` (or just move past it when the filter refuses it,
@@ -292,25 +280,22 @@ impl Subscriber {
     /// The egress limit's verdict on an event that passed the filter: false when it is not to
     /// be queued (dropped, or the stream was cut off). A queued event after drops is preceded
     /// by the `dropped` notice.
+    #[inline(never)]
     fn pass_egress(&self, st: &mut State, idx: usize, event: &FramedEvent, now: Instant) -> bool {
-        let Some(limiter) = st.egress.as_mut() else {
+        let Some(egress) = st.egress.as_mut() else {
             return true;
         };
-        match limiter.admit(event.frame.len(), now) {
-            EgressVerdict::Send => {}
-            EgressVerdict::Hold(wait) => {
-                let until = now + wait;
-                st.held_until = Some(st.held_until.map_or(until, |h| h.max(until)));
-            }
+        match egress.admit(event.frame.len(), now) {
+            EgressVerdict::Send | EgressVerdict::Hold(_) => {}
             EgressVerdict::Drop => {
-                if st.dropped == 0 {
+                if egress.dropped == 0 {
                     // Resuming from here replays this event and the ones dropped after it.
                     let mut positions = st.cursor.positions().to_vec();
                     positions[idx] = event.offset;
-                    st.dropped_resume_from = Some(event_id::format_cursor(self.epoch, &positions));
+                    egress.resume_from = Some(event_id::format_cursor(self.epoch, &positions));
                 }
-                st.dropped += 1;
-                st.dropped_total += 1;
+                egress.dropped += 1;
+                egress.dropped_total += 1;
                 return false;
             }
             EgressVerdict::Disconnect => {
@@ -318,10 +303,10 @@ impl Subscriber {
                 return false;
             }
         }
-        if st.dropped > 0 {
-            let from = st.dropped_resume_from.take().unwrap_or_default();
-            let notice = self.framing.dropped_notice(st.dropped, &from);
-            st.dropped = 0;
+        if egress.dropped > 0 {
+            let from = egress.resume_from.take().unwrap_or_default();
+            let notice = self.framing.dropped_notice(egress.dropped, &from);
+            egress.dropped = 0;
             st.queue.push(Chunk::Bytes(notice));
         }
         true
@@ -331,6 +316,7 @@ impl Subscriber {
     /// everything so far is written by the shard's writer (no task wake-up per delivery); one
     /// whose socket is full, that is held by its egress limit, or that was cut off by this
     /// event, is handed to its session.
+    #[inline]
     pub fn offer_live(&self, idx: usize, event: &Rc<FramedEvent>, now: Instant) -> Offer {
         let mut st = self.state.borrow_mut();
         if st.phase != SubState::Live || event.offset < st.cursor.next(idx) {
@@ -339,14 +325,8 @@ impl Subscriber {
             return Offer::Skipped;
         }
         self.push_event(&mut st, idx, event, now);
-        if st.held_until.is_some_and(|until| until <= now) {
-            st.held_until = None;
-        }
-        if st.phase != SubState::Live
-            || st.blocked
-            || st.socket.is_none()
-            || st.held_until.is_some()
-        {
+        let held = st.egress.as_mut().is_some_and(|e| e.is_held(now));
+        if st.phase != SubState::Live || st.blocked || st.socket.is_none() || held {
             st.wake();
             return Offer::Queued;
         }
@@ -375,7 +355,7 @@ impl Subscriber {
         if st.blocked {
             return out;
         }
-        if st.held_until.is_some() {
+        if st.egress.as_ref().is_some_and(|e| e.held_until.is_some()) {
             // Held by the egress limit since it was scheduled: its session writes when the
             // hold ends.
             st.wake();
@@ -438,7 +418,9 @@ impl Subscriber {
             return;
         }
         st.phase = SubState::CutOff(why);
-        st.held_until = None;
+        if let Some(e) = st.egress.as_mut() {
+            e.held_until = None;
+        }
         let notice = self.framing.cut_off_notice(why);
         match why {
             // What is queued was within the limit: it goes out before the notice.
@@ -453,17 +435,27 @@ impl Subscriber {
 
     /// Until when the egress limit holds this subscriber's writes (`delay` mode).
     pub fn held_until(&self) -> Option<Instant> {
-        self.state.borrow().held_until
+        self.state
+            .borrow()
+            .egress
+            .as_ref()
+            .and_then(|e| e.held_until)
     }
 
     /// The hold is over (the session saw its time pass).
     pub fn release_hold(&self) {
-        self.state.borrow_mut().held_until = None;
+        if let Some(e) = self.state.borrow_mut().egress.as_mut() {
+            e.held_until = None;
+        }
     }
 
     /// Events dropped over the egress limit since the last call (for the shard's metrics).
     pub fn take_dropped_count(&self) -> u64 {
-        std::mem::take(&mut self.state.borrow_mut().dropped_total)
+        self.state
+            .borrow_mut()
+            .egress
+            .as_mut()
+            .map_or(0, |e| std::mem::take(&mut e.dropped_total))
     }
 
     /// The gateway is draining: tell the client to come back after `retry_ms` and close. A
@@ -616,5 +608,6 @@ impl Subscriber {
     }
 }
 
+mod egress;
 #[cfg(test)]
 mod tests;
