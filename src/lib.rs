@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: TOML file + environment + CLI flags, validated once at start.
-//! - [`codec`]: sans-IO wire formats (HTTP/1.1 requests, SSE frames, event ids, topic names).
+//! - [`codec`]: sans-IO wire formats (HTTP/1.1 requests, SSE frames, WebSocket frames and
+//!   handshake, event ids, topic names).
 //!   Nothing in here touches a socket or a runtime, which is what makes it cheap to fuzz,
 //!   property-test and bench.
 //! - [`shard`]: the executor pool (one glommio executor per core), the N×N ring mesh between

@@ -5,3 +5,4 @@ pub mod query;
 pub mod sse;
 pub mod sse_parse;
 pub mod topic;
+pub mod ws;
