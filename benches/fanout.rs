@@ -73,6 +73,7 @@ fn event(offset: u64) -> Rc<FramedEvent> {
         frame: Bytes::from(frame),
         id_len,
         meta: Default::default(),
+        wire: Default::default(),
     })
 }
 

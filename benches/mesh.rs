@@ -17,6 +17,7 @@ fn event(offset: u64) -> MeshMsg {
         frame: Bytes::from_static(b"id: x-1\ndata: hello\n\n"),
         id_len: 8,
         meta: Default::default(),
+        wire: Default::default(),
     })
 }
 

@@ -69,6 +69,7 @@ impl Framer {
             frame: self.arena.split().freeze(),
             id_len,
             meta,
+            wire: Default::default(),
         })
     }
 }

@@ -92,6 +92,7 @@ mod tests {
             frame: Bytes::from(vec![b'x'; len]),
             id_len: 0,
             meta: Default::default(),
+            wire: Default::default(),
         })
     }
 

@@ -12,6 +12,9 @@ pub mod framing;
 pub mod kafka;
 pub mod memory;
 pub mod routing;
+pub mod wire;
+
+pub use wire::WireCache;
 
 use std::sync::Arc;
 
@@ -38,6 +41,8 @@ pub struct FramedEvent {
     /// What subscriber filters look at: the event type and the key (publisher key or Kafka
     /// record key). Kept beside the frame so filtering never re-parses it.
     pub meta: EventMeta,
+    /// Its other wire encodings (WebSocket), made on this shard when first needed.
+    pub wire: WireCache,
 }
 
 /// The parts of an event that filters match on.

@@ -54,7 +54,7 @@ pub use cli::{parse_cpu_list, Cli, CpuList, SetArg, MAX_CPU_ID};
 pub use error::{ConfigError, Origin};
 pub use model::{
     parse_start_position, Config, HttpConfig, KafkaConfig, LogConfig, MemoryBrokerConfig,
-    MeshConfig, ServerConfig, SseConfig, StartPosition,
+    MeshConfig, ServerConfig, SseConfig, StartPosition, WsConfig,
 };
 pub use overrides::ENV_PREFIX;
 pub use policy_model::{

@@ -22,6 +22,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[sse]`: server-sent-events streams to subscribers.
     pub sse: SseConfig,
+    /// `[ws]`: WebSocket connections.
+    pub ws: WsConfig,
     /// `[memory_broker]`: the embedded in-memory broker and its resume history.
     pub memory_broker: MemoryBrokerConfig,
     /// `[mesh]`: the shard-to-shard ring mesh.
@@ -136,6 +138,32 @@ impl Default for SseConfig {
             retry_ms: 2000,
             max_queue_bytes: MIB,
             max_topics_per_subscription: 32,
+        }
+    }
+}
+
+/// `[ws]`: WebSocket connections (`/topics/{topic}/ws`, `/ws`). Queue and topic limits are
+/// `[sse]`'s: both transports share one subscriber queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsConfig {
+    /// Milliseconds between the server's pings; a client that has not answered the previous
+    /// ping by the next one is closed (1008). Default 15000.
+    pub ping_interval_ms: u64,
+    /// Largest message a client may send, in bytes (all its fragments); larger is closed with
+    /// 1009. Default 65536.
+    pub max_message_bytes: usize,
+    /// Largest single frame a client may send, in bytes; larger is closed with 1009.
+    /// Default 65536.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval_ms: 15_000,
+            max_message_bytes: 65_536,
+            max_frame_bytes: 65_536,
         }
     }
 }

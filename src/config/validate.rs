@@ -65,6 +65,7 @@ impl Config {
             ("http.header_timeout_ms", self.http.header_timeout_ms),
             ("sse.heartbeat_ms", self.sse.heartbeat_ms),
             ("sse.retry_ms", u64::from(self.sse.retry_ms)),
+            ("ws.ping_interval_ms", self.ws.ping_interval_ms),
         ];
         for (key, value) in millis {
             at_least(key, value, 1)?;
@@ -81,6 +82,8 @@ impl Config {
                 http.max_connections_per_shard,
             ),
             ("sse.max_queue_bytes", self.sse.max_queue_bytes),
+            ("ws.max_message_bytes", self.ws.max_message_bytes),
+            ("ws.max_frame_bytes", self.ws.max_frame_bytes),
             (
                 "sse.max_topics_per_subscription",
                 self.sse.max_topics_per_subscription,

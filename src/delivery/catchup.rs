@@ -198,6 +198,7 @@ mod tests {
                 frame: Bytes::from_static(b"data: x\n\n"),
                 id_len: 0,
                 meta: Default::default(),
+                wire: Default::default(),
             }));
         }
         h

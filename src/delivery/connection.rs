@@ -14,9 +14,11 @@ use super::cors::Cors;
 use super::policy_gate::authenticate;
 use super::response::{sse_head, write_bad_request, Response};
 use super::routes::{route, Route};
-use super::sse::session::{self, SessionEnd};
+use super::session::{self, SessionEnd, SilentPeer};
+use super::sse::SSE;
 use super::subscriber::CutOffReason;
 use super::subscriber::Subscriber;
+use super::ws::{self, peer::WsPeer};
 use super::{publish, subscribe};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
 use crate::shard::context::ShardContext;
@@ -80,10 +82,20 @@ pub enum Served {
 /// A subscription accepted on a connection, ready to stream.
 pub struct OpenStream {
     pub sub: Rc<Subscriber>,
-    /// The response head (it carries the request's CORS answer).
+    /// The response head (SSE: 200 with the request's CORS answer; WebSocket: 101).
     pub head: Vec<u8>,
     /// When the credential it was opened with expires (Unix seconds): the stream ends then.
     pub expires_at: Option<u64>,
+    /// What handles the client's side of the stream.
+    pub peer: PeerKind,
+}
+
+/// The client's side of a stream, by transport.
+pub enum PeerKind {
+    /// SSE: the client sends nothing more.
+    Sse,
+    /// WebSocket: frames to decode, pings, requests.
+    Ws(Box<WsPeer>),
 }
 
 /// Serve one accepted connection's requests until it closes or becomes an SSE stream.
@@ -130,14 +142,8 @@ pub async fn serve(ctx: Rc<ShardContext>, mut stream: TcpStream) -> Served {
                             return Served::Closed;
                         }
                     }
-                    Handled::Stream(sub, expires_at) => {
-                        let cors = Cors::for_request(&ctx.config().http, &req);
-                        let open = OpenStream {
-                            sub,
-                            head: sse_head(ctx.id, cors),
-                            expires_at,
-                        };
-                        // The SSE session runs as a task of its own and this one ends, so a
+                    Handled::Stream(open) => {
+                        // The stream's session runs as a task of its own and this one ends, so a
                         // long-lived stream does not keep the request loop's state (decoder,
                         // buffers, this future's larger frame) alive: per-connection memory.
                         return Served::Stream(stream, open);
@@ -222,8 +228,8 @@ pub(super) async fn linger(stream: &mut TcpStream) {
 
 enum Handled {
     Respond(Response),
-    /// A subscription to stream, and when its credential expires (Unix seconds).
-    Stream(Rc<Subscriber>, Option<u64>),
+    /// A subscription to stream.
+    Stream(OpenStream),
 }
 
 async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handled {
@@ -271,6 +277,8 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handle
         },
         Route::TopicEvents(segment) => return subscribe_or_respond(ctx, req, Some(segment)),
         Route::MultiEvents => return subscribe_or_respond(ctx, req, None),
+        Route::TopicWs(segment) => return upgrade_or_respond(ctx, req, Some(segment), client),
+        Route::Ws => return upgrade_or_respond(ctx, req, None, client),
         Route::NotFound => Response::text(404, "no such endpoint"),
     };
     Handled::Respond(resp)
@@ -294,8 +302,37 @@ fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>
         Ok(p) => p,
         Err(refused) => return Handled::Respond(refused),
     };
-    match subscribe::open(ctx, req, segment, &principal) {
-        Ok(sub) => Handled::Stream(sub, principal.expires_at),
+    if let Err(refused) = subscribe::check_accept(req) {
+        return Handled::Respond(refused);
+    }
+    match subscribe::open(ctx, req, segment, &principal, &SSE) {
+        Ok(sub) => Handled::Stream(OpenStream {
+            sub,
+            head: sse_head(ctx.id, Cors::for_request(&ctx.config().http, req)),
+            expires_at: principal.expires_at,
+            peer: PeerKind::Sse,
+        }),
+        Err(resp) => Handled::Respond(resp),
+    }
+}
+
+fn upgrade_or_respond(
+    ctx: &Rc<ShardContext>,
+    req: &Request,
+    segment: Option<&str>,
+    client: IpAddr,
+) -> Handled {
+    if ctx.shutdown.is_triggered() {
+        return Handled::Respond(
+            Response::text(503, "gateway is shutting down").with_header("retry-after", "1"),
+        );
+    }
+    let principal = match authenticate(ctx, req) {
+        Ok(p) => p,
+        Err(refused) => return Handled::Respond(refused),
+    };
+    match ws::upgrade::open(ctx, req, segment, principal, client) {
+        Ok(open) => Handled::Stream(open),
         Err(resp) => Handled::Respond(resp),
     }
 }
@@ -320,26 +357,38 @@ pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, open: 
         sub,
         head,
         expires_at,
+        peer,
     } = open;
     if !write_all(stream, &head).await {
         return;
     }
     ctx.subscribers.borrow_mut().add(sub.clone());
-    ShardMetrics::add(&ctx.metrics().sse_subscribers, 1);
+    let m = ctx.metrics();
+    let gauge = match peer {
+        PeerKind::Sse => &m.sse_subscribers,
+        PeerKind::Ws(_) => &m.ws_connections,
+    };
+    ShardMetrics::add(gauge, 1);
     if ctx.streams_draining.get() {
         sub.drain(ctx.config().sse.retry_ms);
     }
-    let end = session::run(ctx, stream, &sub, expires_at.map(instant_of_unix)).await;
+    let expires_at = expires_at.map(instant_of_unix);
+    let end = match peer {
+        PeerKind::Sse => {
+            session::run(ctx, stream, &sub, expires_at, &mut SilentPeer::default()).await
+        }
+        PeerKind::Ws(mut ws) => session::run(ctx, stream, &sub, expires_at, &mut *ws).await,
+    };
     sub.mark_finished();
     ctx.subscribers.borrow_mut().remove(&sub);
-    let m = ctx.metrics();
-    ShardMetrics::sub(&m.sse_subscribers, 1);
+    ShardMetrics::sub(gauge, 1);
     ShardMetrics::add(&m.egress_events_dropped_total, sub.take_dropped_count());
     if let SessionEnd::CutOff(why) = end {
         let counter = match why {
             CutOffReason::TooSlow => &m.slow_consumer_disconnects_total,
             CutOffReason::TokenExpired => &m.token_expired_closes_total,
             CutOffReason::EgressLimit => &m.egress_disconnects_total,
+            CutOffReason::Protocol(..) => &m.ws_protocol_closes_total,
         };
         ShardMetrics::add(counter, 1);
         tracing::debug!(

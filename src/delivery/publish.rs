@@ -76,6 +76,22 @@ fn batch_lines(body: &Bytes) -> Vec<Bytes> {
     items
 }
 
+/// A publish as any transport hands it in (HTTP here, WebSocket `publish` messages), before
+/// it is checked against the policy and appended.
+#[derive(Debug, Default)]
+pub struct Publication {
+    /// The topic, validated as a name (not yet against reserved names or the ACL).
+    pub topic: String,
+    pub event_type: Option<String>,
+    /// The idempotency key (single events only).
+    pub idempotency_key: Option<String>,
+    pub key: Option<String>,
+    /// `Sluicegate-Header-<name>` headers, as `(name, value)`.
+    pub headers: Vec<(String, Bytes)>,
+    /// One event's data per entry (a batch has several).
+    pub datas: Vec<Bytes>,
+}
+
 /// Handle a publish by `principal` from `client`; the answer lists the ids the events got.
 pub async fn handle(
     ctx: &ShardContext,
@@ -84,26 +100,20 @@ pub async fn handle(
     principal: &Principal,
     client: IpAddr,
 ) -> Response {
-    match publish(ctx, req, segment, principal, client).await {
-        Ok(r) | Err(r) => r,
+    let publication = match from_request(req, segment) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    match publish(ctx, principal, client, publication).await {
+        Ok(ids) => Response::json(200, ids_json(&ids)),
+        Err(refused) => refused,
     }
 }
 
-async fn publish(
-    ctx: &ShardContext,
-    req: &Request,
-    segment: &str,
-    principal: &Principal,
-    client: IpAddr,
-) -> Result<Response, Response> {
+/// Read an HTTP publish: the topic from the path, options from the query or `Sluicegate-*`
+/// headers, one event or an NDJSON batch from the body.
+fn from_request(req: &Request, segment: &str) -> Result<Publication, Response> {
     let topic = topic_from_segment(segment)?;
-    if is_reserved(&topic) {
-        return Err(Response::text(
-            403,
-            format!("topic `{topic}` is reserved for the gateway's own events"),
-        ));
-    }
-    ShardPolicy::authorize(principal, Action::Publish, &[&topic]).map_err(|d| denied(ctx, &d))?;
     let event_type = option(req, "event", "sluicegate-event")?.filter(|t| !t.is_empty());
     let idempotency_key = option(req, "id", "sluicegate-id")?.filter(|t| !t.is_empty());
     let key = option(req, "key", "sluicegate-key")?;
@@ -125,10 +135,38 @@ async fn publish(
     } else {
         vec![req.body.clone()]
     };
+    Ok(Publication {
+        topic,
+        event_type,
+        idempotency_key,
+        key,
+        headers: passthrough_headers(req),
+        datas,
+    })
+}
+
+/// Check a publication against reserved topics, the principal's ACL, the event rules and the
+/// rate limits, then append it (embedded broker) or produce it (Kafka); the ids the events
+/// got, or the answer that refuses it.
+pub async fn publish(
+    ctx: &ShardContext,
+    principal: &Principal,
+    client: IpAddr,
+    p: Publication,
+) -> Result<Vec<String>, Response> {
+    let topic = p.topic;
+    if is_reserved(&topic) {
+        return Err(Response::text(
+            403,
+            format!("topic `{topic}` is reserved for the gateway's own events"),
+        ));
+    }
+    ShardPolicy::authorize(principal, Action::Publish, &[&topic]).map_err(|d| denied(ctx, &d))?;
+    let datas = p.datas;
     for (i, data) in datas.iter().enumerate() {
         let ev = SseEvent {
-            id: idempotency_key.as_deref(),
-            event: event_type.as_deref(),
+            id: p.idempotency_key.as_deref(),
+            event: p.event_type.as_deref(),
             data,
             retry_ms: None,
         };
@@ -153,20 +191,21 @@ async fn publish(
             Instant::now(),
         )
         .map_err(|d| denied(ctx, &d))?;
+    let (event_type, idempotency_key, key, headers) =
+        (p.event_type, p.idempotency_key, p.key, p.headers);
     if let Some(link) = &ctx.kafka {
         return produce_to_kafka(
             ctx,
             link,
-            req,
             topic,
             event_type,
             idempotency_key,
             key,
+            headers,
             datas,
         )
         .await;
     }
-    let headers = passthrough_headers(req);
     let partitions = ctx.config().memory_broker.partitions;
     let partition = match &key {
         Some(k) => partition_for_key(k.as_bytes(), partitions),
@@ -188,10 +227,7 @@ async fn publish(
         topic: topic.into(),
         partition,
     };
-    match ctx.publish(key, items).await {
-        Ok(ids) => Ok(Response::json(200, ids_json(&ids))),
-        Err(e) => Err(refusal(&e)),
-    }
+    ctx.publish(key, items).await.map_err(|e| refusal(&e))
 }
 
 /// Request headers `Sluicegate-Header-<Name>: v` become record headers `<name>: v`.
@@ -216,15 +252,14 @@ fn passthrough_headers(req: &Request) -> Vec<(String, Bytes)> {
 async fn produce_to_kafka(
     ctx: &ShardContext,
     link: &KafkaLink,
-    req: &Request,
     topic: String,
     event_type: Option<String>,
     idempotency_key: Option<String>,
     key: Option<String>,
+    extra: Vec<(String, Bytes)>,
     datas: Vec<Bytes>,
-) -> Result<Response, Response> {
+) -> Result<Vec<String>, Response> {
     link.partitions(&topic).map_err(|e| refusal(&e))?;
-    let extra = passthrough_headers(req);
     // The idempotency key travels in its own record header; a pass-through header of that
     // name would make the owner drop records the publisher never meant as retries.
     if extra.iter().any(|(name, _)| name == ID_HEADER) {
@@ -247,15 +282,10 @@ async fn produce_to_kafka(
         })
         .collect();
     match link.produce(topic.into(), records).await {
-        Ok(produced) => {
-            let ids: Vec<String> = produced
-                .iter()
-                .map(|p| {
-                    event_id::format_single(ctx.epoch(), u64::try_from(p.offset).unwrap_or(0) + 1)
-                })
-                .collect();
-            Ok(Response::json(200, ids_json(&ids)))
-        }
+        Ok(produced) => Ok(produced
+            .iter()
+            .map(|p| event_id::format_single(ctx.epoch(), u64::try_from(p.offset).unwrap_or(0) + 1))
+            .collect()),
         Err(e) => Err(refusal(&e)),
     }
 }
@@ -273,7 +303,7 @@ pub(super) fn refusal(why: &impl Refusal) -> Response {
 }
 
 /// `{"ids":[...]}` (ids are `[0-9a-z.-]`: no escaping needed).
-fn ids_json(ids: &[String]) -> String {
+pub(super) fn ids_json(ids: &[String]) -> String {
     let mut body = String::from("{\"ids\":[");
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {

@@ -9,15 +9,28 @@ use bytes::Bytes;
 
 use crate::broker::FramedEvent;
 
+/// Which of a shared event's encodings a subscriber's transport sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// The SSE frame.
+    Sse,
+    /// A WebSocket text frame with the JSON envelope.
+    WsJson,
+    /// A WebSocket text frame with just the data.
+    WsRaw,
+}
+
 /// One piece of the outgoing stream.
 pub enum Chunk {
-    /// A shared frame, id line included: the same bytes for every subscriber.
-    Event(Rc<FramedEvent>),
-    /// This subscriber's own id line, then the shared frame without its id line (a cursor over
-    /// several partitions cannot be framed once for everyone).
+    /// A shared frame, id included: the same bytes for every subscriber of that wire.
+    Event(Rc<FramedEvent>, Wire),
+    /// This subscriber's own id part (an SSE id line; a WebSocket frame header and envelope
+    /// head), then the shared rest of the frame (a cursor over several partitions cannot be
+    /// framed once for everyone).
     EventWithId {
         id_line: Bytes,
         event: Rc<FramedEvent>,
+        wire: Wire,
     },
     /// Anything else: `retry:`, comments, heartbeats, `reset` events.
     Bytes(Bytes),
@@ -27,8 +40,21 @@ impl Chunk {
     /// The chunk's bytes as up to two slices (the second may be empty).
     pub fn slices(&self) -> [&[u8]; 2] {
         match self {
-            Chunk::Event(e) => [&e.frame[..], &[]],
-            Chunk::EventWithId { id_line, event } => [&id_line[..], event.body()],
+            Chunk::Event(e, Wire::Sse) => [&e.frame[..], &[]],
+            Chunk::Event(e, Wire::WsJson) => [e.ws_json(), &[]],
+            Chunk::Event(e, Wire::WsRaw) => [e.ws_raw(), &[]],
+            Chunk::EventWithId {
+                id_line,
+                event,
+                wire,
+            } => {
+                let rest = match wire {
+                    Wire::Sse => event.body(),
+                    Wire::WsJson => event.ws_json_tail(),
+                    Wire::WsRaw => event.ws_raw(),
+                };
+                [&id_line[..], rest]
+            }
             Chunk::Bytes(b) => [&b[..], &[]],
         }
     }

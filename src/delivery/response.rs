@@ -40,6 +40,12 @@ impl Response {
         self
     }
 
+    /// The body as text, without the trailing line break (for answers carried in another
+    /// protocol, e.g. a WebSocket error message).
+    pub fn text_body(&self) -> String {
+        String::from_utf8_lossy(&self.body).trim_end().to_owned()
+    }
+
     /// Answer a `HEAD` request: the same status and headers, no body.
     pub fn for_head(mut self) -> Self {
         self.head_only = true;

@@ -11,6 +11,10 @@ pub enum Route<'a> {
     TopicEvents(&'a str),
     /// `/events?topic=a&topic=b`
     MultiEvents,
+    /// `/topics/{topic}/ws`, the topic still percent-encoded: a WebSocket of one topic.
+    TopicWs(&'a str),
+    /// `/ws?topic=a&topic=b`: a WebSocket of several topics.
+    Ws,
     NotFound,
 }
 
@@ -21,6 +25,7 @@ impl Route<'_> {
             Route::Health | Route::Ready | Route::Metrics => "GET, HEAD",
             Route::TopicEvents(_) => "GET, POST, OPTIONS",
             Route::MultiEvents => "GET, OPTIONS",
+            Route::TopicWs(_) | Route::Ws => "GET",
             Route::NotFound => "",
         }
     }
@@ -32,6 +37,7 @@ impl Route<'_> {
             }
             Route::TopicEvents(_) => matches!(method, Method::Get | Method::Post | Method::Options),
             Route::MultiEvents => matches!(method, Method::Get | Method::Options),
+            Route::TopicWs(_) | Route::Ws => method == Method::Get,
             Route::NotFound => false,
         }
     }
@@ -44,13 +50,18 @@ pub fn route(path: &str) -> Route<'_> {
         "/readyz" => Route::Ready,
         "/metrics" => Route::Metrics,
         "/events" => Route::MultiEvents,
-        _ => match path
-            .strip_prefix("/topics/")
-            .and_then(|rest| rest.strip_suffix("/events"))
-        {
-            Some(topic) if !topic.contains('/') => Route::TopicEvents(topic),
-            _ => Route::NotFound,
-        },
+        "/ws" => Route::Ws,
+        _ => {
+            let Some(rest) = path.strip_prefix("/topics/") else {
+                return Route::NotFound;
+            };
+            let one_segment = |t: &str| !t.contains('/');
+            match (rest.strip_suffix("/events"), rest.strip_suffix("/ws")) {
+                (Some(topic), _) if one_segment(topic) => Route::TopicEvents(topic),
+                (_, Some(topic)) if one_segment(topic) => Route::TopicWs(topic),
+                _ => Route::NotFound,
+            }
+        }
     }
 }
 
@@ -72,5 +83,9 @@ mod tests {
         assert_eq!(route("/nope"), Route::NotFound);
         assert!(!route("/events").allows(Method::Post));
         assert!(route("/topics/a/events").allows(Method::Post));
+        assert_eq!(route("/topics/a.b/ws"), Route::TopicWs("a.b"));
+        assert_eq!(route("/ws"), Route::Ws);
+        assert_eq!(route("/topics/a/b/ws"), Route::NotFound);
+        assert!(!route("/ws").allows(Method::Post));
     }
 }

@@ -8,8 +8,7 @@ use super::filter::EventFilter;
 use super::policy_gate::denied;
 use super::publish::{refusal, topic_from_segment};
 use super::response::Response;
-use super::sse::framing::{opening, SSE};
-use super::subscriber::{Gap, Subscriber, SubscriptionSpec, RESTART_REASON};
+use super::subscriber::{Gap, StreamFraming, Subscriber, SubscriptionSpec, RESTART_REASON};
 use crate::broker::PartitionKey;
 use crate::codec::event_id::parse_cursor;
 use crate::codec::http1::Request;
@@ -105,20 +104,27 @@ fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionK
     Ok(parts)
 }
 
+/// Refuse an SSE request whose `Accept` excludes `text/event-stream`.
+pub fn check_accept(req: &Request) -> Result<(), Response> {
+    if accepts_event_stream(req) {
+        Ok(())
+    } else {
+        Err(Response::text(
+            406,
+            "this endpoint streams text/event-stream; the Accept header excludes it",
+        ))
+    }
+}
+
 /// Check the request (and that `principal` may read every topic it names) and create its
-/// subscriber (not yet registered with the shard).
+/// subscriber (not yet registered with the shard), framed by `framing` (SSE, WebSocket).
 pub fn open(
     ctx: &ShardContext,
     req: &Request,
     segment: Option<&str>,
     principal: &Principal,
+    framing: &'static dyn StreamFraming,
 ) -> Result<Rc<Subscriber>, Response> {
-    if !accepts_event_stream(req) {
-        return Err(Response::text(
-            406,
-            "this endpoint streams text/event-stream; the Accept header excludes it",
-        ));
-    }
     let topics = topics_of(ctx, req, segment)?;
     // Before anything is read: a resume (Last-Event-ID) gets the same check as a live start.
     ShardPolicy::authorize(principal, Action::Subscribe, &topics).map_err(|d| denied(ctx, &d))?;
@@ -200,10 +206,12 @@ pub fn open(
         spec,
         ctx.epoch(),
         sse.max_queue_bytes,
-        &SSE,
+        framing,
     ));
     sub.set_egress(ctx.policy.egress_limiter(Instant::now()));
-    sub.push_control(opening(sse.retry_ms));
+    if let Some(opening) = framing.opening(sse.retry_ms) {
+        sub.push_control(opening);
+    }
     if !restart_gaps.is_empty() {
         ShardMetrics::add(&ctx.metrics().resets_total, 1);
         sub.push_reset(RESTART_REASON, &restart_gaps);

@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::catchup::{Cursor, Step};
 use super::filter::EventFilter;
-use super::queue::{Chunk, FrameQueue, MAX_SLICES};
+use super::queue::{Chunk, FrameQueue, Wire, MAX_SLICES};
 use super::sendmsg::AttachedSocket;
 use crate::broker::memory::History;
 use crate::broker::{FramedEvent, PartitionKey};
@@ -51,6 +51,9 @@ pub enum CutOffReason {
     TokenExpired,
     /// An event went over its egress limit in `disconnect` mode.
     EgressLimit,
+    /// The client broke the transport's protocol (WebSocket: a close code and reason), or
+    /// closed it (its close was answered; the reason then says so).
+    Protocol(u16, &'static str),
 }
 
 /// What [`Subscriber::offer_live`] did with an event.
@@ -74,8 +77,16 @@ pub struct Flushed {
 /// How a transport frames what is not a shared event frame. Events themselves are framed once
 /// per event at the partition owner; these are the per-subscriber pieces.
 pub trait StreamFraming {
-    /// A subscriber's own id line (a cursor over several partitions), appended to `out`.
-    fn id_line(&self, out: &mut BytesMut, cursor: &str);
+    /// Which encoding of shared events it sends.
+    fn wire(&self) -> Wire;
+    /// A subscriber's own id part for `event` (a cursor over several partitions), appended
+    /// to `out`: what goes before the event's shared rest.
+    fn id_line(&self, out: &mut BytesMut, cursor: &str, event: &FramedEvent);
+    /// The first bytes of a stream, if any (SSE: the reconnect delay and a comment).
+    fn opening(&self, retry_ms: u32) -> Option<Bytes>;
+    /// What an idle stream gets each heartbeat interval, if anything (a transport with its
+    /// own keep-alive, like WebSocket pings, returns `None`).
+    fn heartbeat(&self) -> Option<Bytes>;
     /// A `reset` event saying which partitions lost events, with `cursor` as its id.
     fn reset(&self, reason: &str, gaps: &[Gap], cursor: &str) -> Bytes;
     /// The last words to a client the gateway cuts off, saying why.
@@ -259,18 +270,22 @@ impl Subscriber {
         if st.egress.is_some() && !self.pass_egress(st, idx, event, now) {
             return;
         }
-        let chunk = if self.is_composite() {
+        let wire = self.framing.wire();
+        let chunk = if self.is_composite() && wire != Wire::WsRaw {
             let id = event_id::format_cursor(self.epoch, st.cursor.positions());
-            if st.id_arena.capacity() < id.len() + 8 {
-                st.id_arena.reserve(ID_ARENA);
+            // An SSE id line, or a WebSocket header plus `{"topic":..,"id":..`.
+            let room = id.len() + event.key.topic.len() + 48;
+            if st.id_arena.capacity() < room {
+                st.id_arena.reserve(ID_ARENA.max(room));
             }
-            self.framing.id_line(&mut st.id_arena, &id);
+            self.framing.id_line(&mut st.id_arena, &id, event);
             Chunk::EventWithId {
                 id_line: st.id_arena.split().freeze(),
                 event: event.clone(),
+                wire,
             }
         } else {
-            Chunk::Event(event.clone())
+            Chunk::Event(event.clone(), wire)
         };
         if !st.queue.push(chunk) {
             self.cut_off_locked(st, CutOffReason::TooSlow);
@@ -427,8 +442,11 @@ impl Subscriber {
             CutOffReason::EgressLimit => {
                 st.queue.push(Chunk::Bytes(notice));
             }
-            // Too far behind (the queue is the problem), or no longer authorized.
-            CutOffReason::TooSlow | CutOffReason::TokenExpired => st.queue.cut_off(notice),
+            // Too far behind (the queue is the problem), no longer authorized, or a client
+            // that broke the protocol.
+            CutOffReason::TooSlow | CutOffReason::TokenExpired | CutOffReason::Protocol(..) => {
+                st.queue.cut_off(notice)
+            }
         }
         st.wake();
     }
@@ -597,6 +615,11 @@ impl Subscriber {
         send: impl FnOnce(&[IoSlice<'_>]) -> Result<usize, E>,
     ) -> Result<usize, E> {
         self.state.borrow_mut().queue.write_with(max, send)
+    }
+
+    /// The heartbeat bytes of this subscriber's transport, if it uses the shard's heartbeat.
+    pub fn heartbeat(&self) -> Option<Bytes> {
+        self.framing.heartbeat()
     }
 
     /// A heartbeat tick: true when no event was queued since the previous tick and nothing is

@@ -4,7 +4,6 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use futures_lite::future::or;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
@@ -16,7 +15,6 @@ use super::shutdown::GlobalShutdown;
 use crate::broker::kafka::{check_bootstrap, KafkaError, KafkaPlane};
 use crate::config::Config;
 use crate::delivery::listener::accept_loop;
-use crate::delivery::sse::framing::HEARTBEAT;
 use crate::policy::engine::Policy;
 use crate::telemetry::ShardMetrics;
 
@@ -289,7 +287,6 @@ async fn mesh_loop(ctx: Rc<ShardContext>) {
 /// the last interval.
 async fn heartbeat_loop(ctx: Rc<ShardContext>) {
     let every = Duration::from_millis(ctx.config().sse.heartbeat_ms);
-    let beat = Bytes::from_static(HEARTBEAT);
     loop {
         glommio::timer::sleep(every).await;
         if ctx.shutdown.is_triggered() {
@@ -298,8 +295,10 @@ async fn heartbeat_loop(ctx: Rc<ShardContext>) {
         // Only streams that sent nothing for a whole interval get one: a busy stream needs no
         // keep-alive, and skipping it avoids a burst of one write per subscriber per interval.
         for sub in ctx.subscribers.borrow().subscribers() {
-            if sub.idle_since_last_beat() {
-                sub.push_control(beat.clone());
+            if let Some(beat) = sub.heartbeat() {
+                if sub.idle_since_last_beat() {
+                    sub.push_control(beat);
+                }
             }
         }
     }

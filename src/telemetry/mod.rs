@@ -72,6 +72,12 @@ counters! {
     egress_disconnects_total: "counter",
     /// Streams closed because their token expired.
     token_expired_closes_total: "counter",
+    /// WebSocket connections open now.
+    ws_connections: "gauge",
+    /// WebSocket streams closed for a client's protocol error, its close, or a missed pong.
+    ws_protocol_closes_total: "counter",
+    /// Messages WebSocket clients sent (publish requests, pongs excluded).
+    ws_messages_received_total: "counter",
     /// Mesh messages parked because a ring was full.
     mesh_parked_total: "counter",
     /// Kafka records not delivered because their value is not UTF-8 text.

@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod kafka;
 pub mod kafka_proxy;
 pub mod sse;
+pub mod ws;
 
 // Not every test file uses every re-export.
 #[allow(unused_imports)]

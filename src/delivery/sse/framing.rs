@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::broker::FramedEvent;
 use crate::codec::sse::{encode_comment, encode_event, SseEvent};
+use crate::delivery::queue::Wire;
 use crate::delivery::subscriber::{CutOffReason, Gap, StreamFraming};
 
 /// The SSE framing (stateless; one for every SSE subscriber).
@@ -23,7 +25,19 @@ pub fn opening(retry_ms: u32) -> Bytes {
 }
 
 impl StreamFraming for SseFraming {
-    fn id_line(&self, out: &mut BytesMut, cursor: &str) {
+    fn wire(&self) -> Wire {
+        Wire::Sse
+    }
+
+    fn heartbeat(&self) -> Option<Bytes> {
+        Some(Bytes::from_static(HEARTBEAT))
+    }
+
+    fn opening(&self, retry_ms: u32) -> Option<Bytes> {
+        Some(opening(retry_ms))
+    }
+
+    fn id_line(&self, out: &mut BytesMut, cursor: &str, _event: &FramedEvent) {
         out.extend_from_slice(b"id: ");
         out.extend_from_slice(cursor.as_bytes());
         out.extend_from_slice(b"\n");
@@ -68,6 +82,7 @@ impl StreamFraming for SseFraming {
             CutOffReason::EgressLimit => {
                 "disconnected: over this connection's egress rate limit; reconnect with Last-Event-ID to resume"
             }
+            CutOffReason::Protocol(_, reason) => reason,
         };
         let mut out = BytesMut::new();
         encode_comment(&mut out, text);

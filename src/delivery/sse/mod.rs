@@ -1,6 +1,5 @@
-//! Server-Sent Events: the session that writes a subscriber's queue to its socket, and how SSE
-//! frames what is not a shared event frame (id lines, `reset`, last words).
+//! Server-Sent Events: how SSE frames what is not a shared event frame (id lines, `reset`,
+//! last words, heartbeats). Its session is the shared `delivery::session` with a silent peer.
 pub mod framing;
-pub mod session;
 
 pub use framing::SSE;

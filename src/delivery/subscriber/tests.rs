@@ -18,6 +18,7 @@ fn event(offset: u64) -> Rc<FramedEvent> {
         frame: Bytes::from_static(b"id: x-1\ndata: a\n\n"),
         id_len: 8,
         meta: Default::default(),
+        wire: Default::default(),
     })
 }
 

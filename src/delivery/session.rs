@@ -1,13 +1,14 @@
-//! A live SSE connection: write queued frames as the socket takes them, notice the client
+//! A live stream connection, whatever its transport (SSE, WebSocket): write queued frames as the
+//! socket takes them, hand what the client sends to the transport's [`Peer`], notice the client
 //! leaving, refill from history while catching up, and close when cut off or draining.
 //!
-//! The whole session is one `poll_fn`, so reading (to see EOF), refilling and writing share one
-//! task and one borrow of the socket: no split stream, no extra task per connection.
+//! The whole session is one `poll_fn`, so reading, refilling and writing share one task and one
+//! borrow of the socket: no split stream, no extra task per connection.
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -35,6 +36,37 @@ pub enum SessionEnd {
 /// whose publish was acknowledged, and the embedded broker's copy dies with the process.
 const LAST_WORDS: Duration = Duration::from_millis(500);
 
+/// What a transport does with the client's side of a stream.
+pub trait Peer {
+    /// Where the client's bytes are read into (its size is per-connection memory).
+    fn read_buffer(&mut self) -> &mut [u8];
+    /// The first `n` bytes of the read buffer came from the client (SSE: ignored; WebSocket:
+    /// frames to decode and answer).
+    fn received(&mut self, n: usize, sub: &Rc<Subscriber>);
+    /// The transport's own timers (WebSocket pings), polled on every wake-up of the session.
+    fn poll_timers(&mut self, cx: &mut Context<'_>, sub: &Rc<Subscriber>);
+}
+
+/// SSE clients send nothing after their request; whatever arrives is read (to notice EOF) and
+/// ignored.
+pub struct SilentPeer {
+    probe: [u8; 64],
+}
+
+impl Default for SilentPeer {
+    fn default() -> Self {
+        Self { probe: [0; 64] }
+    }
+}
+
+impl Peer for SilentPeer {
+    fn read_buffer(&mut self) -> &mut [u8] {
+        &mut self.probe
+    }
+    fn received(&mut self, _n: usize, _sub: &Rc<Subscriber>) {}
+    fn poll_timers(&mut self, _cx: &mut Context<'_>, _sub: &Rc<Subscriber>) {}
+}
+
 /// Run the session until it ends. The subscriber must already be registered with the shard.
 /// A stream opened with a token that expires is closed at `expires_at`.
 pub async fn run(
@@ -42,6 +74,7 @@ pub async fn run(
     stream: &mut TcpStream,
     sub: &Rc<Subscriber>,
     expires_at: Option<Instant>,
+    peer: &mut impl Peer,
 ) -> SessionEnd {
     let socket = AttachedSocket::of(&*stream);
     sub.attach_socket(socket);
@@ -50,7 +83,6 @@ pub async fn run(
     // socket busy while never coming near the cut-off limit.
     let (low, high) = (max_queue / 4, max_queue / 2);
     let metrics = ctx.metrics();
-    let mut probe = [0u8; 64];
     let mut last_words: Option<Timer> = None;
     let mut expiry = expires_at.map(|at| Timer::new(at.saturating_duration_since(Instant::now())));
     // The end of an egress hold (`delay` mode) this task waits for.
@@ -59,17 +91,18 @@ pub async fn run(
         // Each poll is a wake-up of this task: with the shard writer doing live writes, these
         // should be rare next to deliveries (see `delivery::writer`).
         ShardMetrics::add(&metrics.sse_session_wakes_total, 1);
-        // Anything the client sends after the request is ignored; EOF or an error means it left.
+        // EOF or an error means the client left.
         loop {
-            match Pin::new(&mut *stream).poll_read(cx, &mut probe) {
+            match Pin::new(&mut *stream).poll_read(cx, peer.read_buffer()) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                     return Poll::Ready(SessionEnd::ClientClosed)
                 }
-                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Ok(n)) => peer.received(n, sub),
                 Poll::Pending => break,
             }
         }
         sub.set_waker(cx.waker());
+        peer.poll_timers(cx, sub);
         if let Some(timer) = expiry.as_mut() {
             if Pin::new(timer).poll(cx).is_ready() {
                 expiry = None;

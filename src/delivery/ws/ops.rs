@@ -1,0 +1,140 @@
+//! What a WebSocket client (JSON mode) may ask over its socket, and the answers:
+//!
+//! ```text
+//! -> {"op":"publish","id":"r1","topic":"orders","data":"...","type":"created","key":"k",
+//!     "idempotencyKey":"x","headers":{"tenant":"a"}}
+//! <- {"type":"ack","id":"r1","ids":["..."]}
+//! <- {"type":"error","id":"r1","status":403,"message":"..."}
+//! ```
+//!
+//! `id` is the client's request id, echoed as sent (any JSON value). Statuses and messages are
+//! those of the HTTP API. A message with `topic` is an event; one without is one of these
+//! control messages (or `reset` / `dropped`).
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::super::publish::{publish, Publication};
+use crate::codec::topic::validate_topic;
+use crate::codec::ws::frame::text_frame;
+use crate::delivery::subscriber::{SubState, Subscriber};
+use crate::policy::principal::Principal;
+use crate::shard::context::ShardContext;
+
+/// One request from the client.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Request {
+    op: String,
+    #[serde(default)]
+    id: serde_json::Value,
+    topic: Option<String>,
+    data: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    key: Option<String>,
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Accepted for the subscribe ops (not available yet), so their answer says that.
+    #[serde(default)]
+    topics: Vec<String>,
+}
+
+/// An answer's status and message.
+struct Refused {
+    status: u16,
+    message: String,
+}
+
+impl Refused {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// Handle one text message and queue its answer.
+pub async fn handle(
+    ctx: &ShardContext,
+    principal: &Principal,
+    client: IpAddr,
+    sub: &Rc<Subscriber>,
+    text: &str,
+) {
+    let (id, outcome) = match serde_json::from_str::<Request>(text) {
+        Err(e) => (
+            serde_json::Value::Null,
+            Err(Refused::new(400, format!("not a request: {e}"))),
+        ),
+        Ok(req) => {
+            let id = req.id.clone();
+            (id, run(ctx, principal, client, req).await)
+        }
+    };
+    // A stream that is closing has sent (or is sending) its close frame: nothing after it.
+    if matches!(sub.state(), SubState::CutOff(_) | SubState::Draining) {
+        return;
+    }
+    let answer = match outcome {
+        Ok(ids) => serde_json::json!({"type": "ack", "id": id, "ids": ids}),
+        Err(r) => {
+            serde_json::json!({"type": "error", "id": id, "status": r.status, "message": r.message})
+        }
+    };
+    sub.push_control(text_frame(answer.to_string().as_bytes()));
+}
+
+async fn run(
+    ctx: &ShardContext,
+    principal: &Principal,
+    client: IpAddr,
+    req: Request,
+) -> Result<Vec<String>, Refused> {
+    match req.op.as_str() {
+        "publish" => {
+            let publication = publication(req)?;
+            publish(ctx, principal, client, publication)
+                .await
+                .map_err(|resp| Refused::new(resp.status, resp.text_body()))
+        }
+        "subscribe" | "unsubscribe" => Err(Refused::new(
+            501,
+            "subscribe and unsubscribe by message are not available yet: name the topics in the URL (/ws?topic=a&topic=b)",
+        )),
+        other => Err(Refused::new(
+            400,
+            format!("unknown op `{other}`; use publish"),
+        )),
+    }
+}
+
+fn publication(req: Request) -> Result<Publication, Refused> {
+    let topic = req
+        .topic
+        .ok_or_else(|| Refused::new(400, "publish needs a `topic`"))?;
+    validate_topic(&topic).map_err(|e| Refused::new(400, format!("topic `{topic}`: {e}")))?;
+    let data = req
+        .data
+        .ok_or_else(|| Refused::new(400, "publish needs `data` (a string)"))?;
+    if !req.topics.is_empty() {
+        return Err(Refused::new(400, "publish takes `topic`, not `topics`"));
+    }
+    Ok(Publication {
+        topic,
+        event_type: req.event_type.filter(|t| !t.is_empty()),
+        idempotency_key: req.idempotency_key.filter(|k| !k.is_empty()),
+        key: req.key,
+        headers: req
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), Bytes::from(value)))
+            .collect(),
+        datas: vec![Bytes::from(data)],
+    })
+}
