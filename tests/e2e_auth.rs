@@ -5,6 +5,7 @@
 mod common;
 
 use common::jwt::{key_file, mint, unix_now};
+use common::ws::{WsClient, CLOSE};
 use common::{config_file, http_request, Gateway, SseClient, EVENT_TIMEOUT};
 use std::time::Duration;
 
@@ -544,4 +545,33 @@ fn a_changed_jwks_file_is_used_without_a_restart() {
     assert_eq!(publish(&ed).status, 200, "log:\n{}", gw.log());
     assert!(gw.log().contains("not reloaded"), "log:\n{}", gw.log());
     gw.assert_alive();
+}
+
+#[test]
+fn a_websocket_authenticated_by_query_token_closes_with_1008_at_expiry() {
+    let gw = secured_gateway("leeway_s = 0");
+    let token = es256_token(&format!(
+        r#"{{"sub":"hana","iss":"{ISSUER}","aud":"sluicegate","exp":{},
+            "sluicegate":{{"subscribe":["user.{{sub}}.**"]}}}}"#,
+        unix_now() + 3
+    ));
+    let mut ws = WsClient::connect(
+        gw.addr(),
+        &format!("/topics/user.hana.x/ws?access_token={token}"),
+        &[],
+    );
+    let close = loop {
+        let f = ws
+            .next_message(Duration::from_secs(15))
+            .expect("the stream was not closed at expiry");
+        if f.opcode == CLOSE {
+            break f;
+        }
+    };
+    assert_eq!(close.close_code(), Some(1008));
+    assert!(
+        close.close_reason().contains("token expired"),
+        "{}",
+        close.close_reason()
+    );
 }

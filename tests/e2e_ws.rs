@@ -342,3 +342,37 @@ fn sha256_hex(text: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[test]
+fn a_websocket_that_stops_reading_is_closed_with_1008() {
+    let gw = Gateway::start(&["--set", "sse.max_queue_bytes=65536"]);
+    let mut slow = WsClient::connect(gw.addr(), "/topics/flood/ws", &[]);
+    let mut conn = common::HttpConn::connect(gw.addr()).expect("publisher");
+    let event = "x".repeat(8 * 1024);
+    // ~24 MB: far more than the socket buffers and the 64 KiB queue hold.
+    for _ in 0..3000 {
+        common::publish_on(&mut conn, "flood", &event);
+    }
+    // The slow client's socket holds events written before the cut-off, then the close.
+    let close = loop {
+        let f = slow
+            .next_frame(Duration::from_secs(30))
+            .expect("frames, then a close");
+        if f.opcode == CLOSE {
+            break f;
+        }
+    };
+    assert_eq!(close.close_code(), Some(1008));
+    assert!(
+        close.close_reason().contains("slow consumer"),
+        "{}",
+        close.close_reason()
+    );
+    let m = http_request(gw.addr(), "GET", "/metrics", &[], b"").unwrap();
+    assert!(
+        m.text()
+            .contains("sluicegate_slow_consumer_disconnects_total{shard=\"0\"} 1"),
+        "{}",
+        m.text()
+    );
+}

@@ -2,7 +2,9 @@
 # THE command that runs every test of the project (CI runs it through .ci/run):
 #   1. installs what the tests use, skipping whatever is already there at the right version
 #      (Debian: redis-server curl procps; cargo-fuzz; tansu 0.6.0; Python kafka-python, httpx,
-#      PyJWT with its crypto extra, which the policy tests mint their tokens with),
+#      PyJWT with its crypto extra, which the policy tests mint their tokens with; websockets and
+#      selenium, with Debian chromium + chromium-driver, for the WebSocket conformance and
+#      browser tests),
 #   2. starts the test services (tests/services.sh) and exports their addresses,
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test --workspace, tests/fuzz-smoke.sh,
 #   4. stops the services (also on failure or interrupt).
@@ -100,7 +102,8 @@ deb_installed() {
 
 install_debian() {
     local missing=() p
-    for p in redis-server curl procps; do
+    # chromium + chromium-driver: the browser test opens WebSockets from a real page.
+    for p in redis-server curl procps chromium chromium-driver; do
         deb_installed "$p" || missing+=("$p")
     done
     if ((${#missing[@]} == 0)); then
@@ -136,12 +139,13 @@ install_tansu() {
 }
 
 install_python() {
-    local check='import kafka, httpx, jwt, cryptography; from jwt.algorithms import has_crypto; assert has_crypto'
+    local check='import kafka, httpx, jwt, cryptography, websockets, selenium; from jwt.algorithms import has_crypto; assert has_crypto'
     if python3 -c "$check" 2>/dev/null; then
         echo "python packages present"
         return 0
     fi
-    python3 -m pip install --quiet --root-user-action=ignore kafka-python httpx 'pyjwt[crypto]' || return 1
+    python3 -m pip install --quiet --root-user-action=ignore kafka-python httpx 'pyjwt[crypto]' \
+        websockets selenium || return 1
     python3 -c "$check"
 }
 
