@@ -17,6 +17,25 @@ pub const RESTART_REASON: &str =
 pub const PAST_END_REASON: &str =
     "Last-Event-ID is past the end of the partition (was the topic re-created?)";
 
+/// The `partitions` array of a `reset` message: per gap, its topic, partition, the position
+/// asked for and the oldest one retained. Topic names are `[A-Za-z0-9._-]`: no escaping.
+pub fn gaps_json(gaps: &[Gap]) -> String {
+    use std::fmt::Write as _;
+    let mut json = String::from("[");
+    for (i, g) in gaps.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        let _ = write!(
+            json,
+            "{{\"topic\":\"{}\",\"partition\":{},\"requested\":{},\"oldest\":{}}}",
+            g.key.topic, g.key.partition, g.requested, g.oldest
+        );
+    }
+    json.push(']');
+    json
+}
+
 /// A partition whose asked-for events are gone.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Gap {

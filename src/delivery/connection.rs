@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -21,6 +22,7 @@ use super::subscriber::Subscriber;
 use super::ws::{self, peer::WsPeer};
 use super::{publish, subscribe};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
+use crate::policy::principal::Principal;
 use crate::shard::context::ShardContext;
 use crate::telemetry::{render, ShardMetrics};
 
@@ -292,13 +294,17 @@ fn all_shards_know_kafka_topics(ctx: &ShardContext) -> bool {
         .all(|m| m.kafka_topics_ready.load(Ordering::Relaxed) == 1)
 }
 
-fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Handled {
+/// A new stream needs a gateway that is not draining and a credential: its principal, or
+/// the answer that refuses it.
+fn stream_principal(ctx: &ShardContext, req: &Request) -> Result<Arc<Principal>, Response> {
     if ctx.shutdown.is_triggered() {
-        return Handled::Respond(
-            Response::text(503, "gateway is shutting down").with_header("retry-after", "1"),
-        );
+        return Err(Response::text(503, "gateway is shutting down").with_header("retry-after", "1"));
     }
-    let principal = match authenticate(ctx, req) {
+    authenticate(ctx, req)
+}
+
+fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Handled {
+    let principal = match stream_principal(ctx, req) {
         Ok(p) => p,
         Err(refused) => return Handled::Respond(refused),
     };
@@ -322,12 +328,7 @@ fn upgrade_or_respond(
     segment: Option<&str>,
     client: IpAddr,
 ) -> Handled {
-    if ctx.shutdown.is_triggered() {
-        return Handled::Respond(
-            Response::text(503, "gateway is shutting down").with_header("retry-after", "1"),
-        );
-    }
-    let principal = match authenticate(ctx, req) {
+    let principal = match stream_principal(ctx, req) {
         Ok(p) => p,
         Err(refused) => return Handled::Respond(refused),
     };

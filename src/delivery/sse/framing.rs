@@ -1,11 +1,10 @@
 //! How an SSE stream frames the per-subscriber pieces: a composite id line, the `reset` event,
 //! the cut-off and drain notices, the opening and heartbeat comments.
-use std::fmt::Write as _;
-
 use bytes::{Bytes, BytesMut};
 
 use crate::broker::FramedEvent;
 use crate::codec::sse::{encode_comment, encode_event, SseEvent};
+use crate::delivery::catchup::gaps_json;
 use crate::delivery::queue::Wire;
 use crate::delivery::subscriber::{CutOffReason, Gap, StreamFraming};
 
@@ -46,18 +45,10 @@ impl StreamFraming for SseFraming {
     fn reset(&self, reason: &str, gaps: &[Gap], cursor: &str) -> Bytes {
         // `reason` is one of our own fixed sentences and topic names are validated to
         // [A-Za-z0-9._-]: no JSON escaping needed.
-        let mut data = format!("{{\"reason\":\"{reason}\",\"partitions\":[");
-        for (i, g) in gaps.iter().enumerate() {
-            if i > 0 {
-                data.push(',');
-            }
-            let _ = write!(
-                data,
-                "{{\"topic\":\"{}\",\"partition\":{},\"requested\":{},\"oldest\":{}}}",
-                g.key.topic, g.key.partition, g.requested, g.oldest
-            );
-        }
-        data.push_str("]}");
+        let data = format!(
+            "{{\"reason\":\"{reason}\",\"partitions\":{}}}",
+            gaps_json(gaps)
+        );
         let mut out = BytesMut::new();
         let ev = SseEvent {
             id: Some(cursor),

@@ -1,13 +1,12 @@
 //! How a WebSocket stream frames what is not a shared event frame: a subscriber's own
 //! envelope head (a cursor over several partitions), `reset` and `dropped` messages, and the
 //! close frames that end a stream (each with the code and reason the README documents).
-use std::fmt::Write as _;
-
 use bytes::{Bytes, BytesMut};
 
 use crate::broker::FramedEvent;
 use crate::codec::ws::envelope::envelope_head;
 use crate::codec::ws::frame::{close_frame, text_frame};
+use crate::delivery::catchup::gaps_json;
 use crate::delivery::queue::Wire;
 use crate::delivery::subscriber::{CutOffReason, Gap, StreamFraming};
 
@@ -72,20 +71,10 @@ impl StreamFraming for WsFraming {
     fn reset(&self, reason: &str, gaps: &[Gap], cursor: &str) -> Bytes {
         // `reason` is one of our own fixed sentences, ids are `[0-9a-z.-]` and topic names
         // `[A-Za-z0-9._-]`: no JSON escaping needed.
-        let mut json = format!(
-            "{{\"type\":\"reset\",\"id\":\"{cursor}\",\"reason\":\"{reason}\",\"partitions\":["
+        let json = format!(
+            "{{\"type\":\"reset\",\"id\":\"{cursor}\",\"reason\":\"{reason}\",\"partitions\":{}}}",
+            gaps_json(gaps)
         );
-        for (i, g) in gaps.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            let _ = write!(
-                json,
-                "{{\"topic\":\"{}\",\"partition\":{},\"requested\":{},\"oldest\":{}}}",
-                g.key.topic, g.key.partition, g.requested, g.oldest
-            );
-        }
-        json.push_str("]}");
         text_frame(json.as_bytes())
     }
 
