@@ -79,6 +79,18 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// `POST /topics/{topic}/events` with `authorization` as the `Authorization` header.
+fn post_with(gw: &Gateway, topic: &str, authorization: &str) -> common::Response {
+    http_request(
+        gw.addr(),
+        "POST",
+        &format!("/topics/{topic}/events"),
+        &[("Authorization", authorization)],
+        b"x",
+    )
+    .unwrap_or_else(|e| panic!("POST {topic}: {e}"))
+}
+
 fn www_authenticate(r: &common::Response) -> String {
     r.header("www-authenticate").unwrap_or("").to_owned()
 }
@@ -141,27 +153,12 @@ fn an_api_key_publishes_and_subscribes_within_its_acl_only() {
     assert!(r.text().contains("reserved"), "{}", r.text());
 
     // A wrong key: 401 invalid_token, and the key is not echoed.
-    let wrong = bearer("billing-key-2");
-    let r = http_request(
-        gw.addr(),
-        "POST",
-        "/topics/orders.eu/events",
-        &[("Authorization", wrong.as_str())],
-        b"x",
-    )
-    .unwrap();
+    let r = post_with(&gw, "orders.eu", &bearer("billing-key-2"));
     assert_eq!(r.status, 401);
     assert!(www_authenticate(&r).contains("error=\"invalid_token\""));
     assert!(!r.text().contains("billing-key-2") && !www_authenticate(&r).contains("billing-key-2"));
     // Another scheme: invalid_request.
-    let r = http_request(
-        gw.addr(),
-        "POST",
-        "/topics/orders.eu/events",
-        &[("Authorization", "Basic YWxhZGRpbjpvcGVuc2VzYW1l")],
-        b"x",
-    )
-    .unwrap();
+    let r = post_with(&gw, "orders.eu", "Basic YWxhZGRpbjpvcGVuc2VzYW1l");
     assert_eq!(r.status, 401);
     assert!(
         www_authenticate(&r).contains("error=\"invalid_request\""),
@@ -327,15 +324,7 @@ fn attack_and_broken_tokens_get_401_invalid_token() {
         ),
     ];
     for (what, token, expect) in cases {
-        let auth = bearer(&token);
-        let r = http_request(
-            gw.addr(),
-            "POST",
-            "/topics/user.mallory.x/events",
-            &[("Authorization", auth.as_str())],
-            b"x",
-        )
-        .unwrap();
+        let r = post_with(&gw, "user.mallory.x", &bearer(&token));
         assert_eq!(r.status, 401, "{what}: {}", r.text());
         let challenge = www_authenticate(&r);
         assert!(
@@ -347,15 +336,7 @@ fn attack_and_broken_tokens_get_401_invalid_token() {
     }
     // Within the leeway an expired token is still good.
     let just = es(&with("exp", &(now - 1).to_string()));
-    let auth = bearer(&just);
-    let r = http_request(
-        gw.addr(),
-        "POST",
-        "/topics/user.mallory.x/events",
-        &[("Authorization", auth.as_str())],
-        b"x",
-    )
-    .unwrap();
+    let r = post_with(&gw, "user.mallory.x", &bearer(&just));
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(!gw.log().contains(&just), "tokens never reach the log");
 }
@@ -499,17 +480,7 @@ fn a_changed_jwks_file_is_used_without_a_restart() {
         r#"{{"alg":"ES256","kid":"es-1","key_file":"{}","claims":{claims}}}"#,
         key_file("es256.key")
     ));
-    let publish = |token: &str| {
-        let auth = bearer(token);
-        http_request(
-            gw.addr(),
-            "POST",
-            "/topics/user.gina.x/events",
-            &[("Authorization", auth.as_str())],
-            b"x",
-        )
-        .unwrap()
-    };
+    let publish = |token: &str| post_with(&gw, "user.gina.x", &bearer(token));
     assert_eq!(publish(&es).status, 200);
     let r = publish(&ed);
     assert_eq!(r.status, 401);
