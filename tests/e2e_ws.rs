@@ -94,8 +94,22 @@ fn several_topics_on_one_socket_carry_a_cursor_and_resume_from_it() {
 #[test]
 fn publishing_over_the_socket_is_acknowledged_and_reaches_sse_and_websocket_alike() {
     let gw = Gateway::start(&["--shards", "2"]);
-    let mut sse = SseClient::connect(gw.addr(), "/topics/mixed/events", &[]);
-    let mut watcher = WsClient::connect(gw.addr(), "/topics/mixed/ws", &[]);
+    // An SSE and a WebSocket subscriber on each shard (SO_REUSEPORT picks the shard: connect
+    // until each lands where wanted).
+    let sse_on = |shard: usize| {
+        (0..200)
+            .map(|_| SseClient::connect(gw.addr(), "/topics/mixed/events", &[]))
+            .find(|c| c.shard() == Some(shard))
+            .unwrap_or_else(|| panic!("no SSE connection landed on shard {shard}"))
+    };
+    let ws_on = |shard: usize| {
+        (0..200)
+            .map(|_| WsClient::connect(gw.addr(), "/topics/mixed/ws", &[]))
+            .find(|c| c.header("x-sluicegate-shard") == Some(&shard.to_string()))
+            .unwrap_or_else(|| panic!("no WebSocket landed on shard {shard}"))
+    };
+    let mut sses = [sse_on(0), sse_on(1)];
+    let mut wss = [ws_on(0), ws_on(1)];
     let mut publisher = WsClient::connect(gw.addr(), "/topics/other/ws", &[]);
     for i in 0..20 {
         publisher
@@ -112,20 +126,38 @@ fn publishing_over_the_socket_is_acknowledged_and_reaches_sse_and_websocket_alik
     }
     acked.sort();
     assert_eq!(acked, (0..20).collect::<Vec<i64>>());
-    let over_ws: Vec<String> = (0..20)
-        .map(|_| {
-            json(&watcher.next_message(EVENT_TIMEOUT).expect("ws event"))["data"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .collect();
-    let over_sse: Vec<String> = sse
-        .expect_events(20, EVENT_TIMEOUT)
-        .into_iter()
-        .map(|e| e.data)
-        .collect();
-    assert_eq!(over_ws, over_sse, "same events, same order");
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for ws in &mut wss {
+        seen.push(
+            (0..20)
+                .map(|_| {
+                    json(&ws.next_message(EVENT_TIMEOUT).expect("ws event"))["data"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .collect(),
+        );
+    }
+    for sse in &mut sses {
+        seen.push(
+            sse.expect_events(20, EVENT_TIMEOUT)
+                .into_iter()
+                .map(|e| e.data)
+                .collect(),
+        );
+    }
+    for other in &seen[1..] {
+        assert_eq!(
+            other, &seen[0],
+            "same events, same order on every shard and transport"
+        );
+    }
+    let mut sorted = seen[0].clone();
+    sorted.sort();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(sorted, expected);
     // A bad request gets an error with the HTTP status and message.
     publisher
         .send_text(r#"{"op":"publish","id":"x","topic":"gateway.sys","data":"no"}"#)
