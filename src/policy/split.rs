@@ -125,6 +125,11 @@ struct Entry {
     idle: u32,
     /// When the entry was made (the first period's start if before any rebalance).
     since: Instant,
+    /// Rebalanced at least once. On its first rebalance a key keeps no more than its equal
+    /// share: the other shards that saw it at the same time may not have published their
+    /// demand yet, and taking the whole limit then overshot it (measured: ~100 events over
+    /// burst + rate in the first second of a 2,000/s limit seen by two shards).
+    rebalanced: bool,
 }
 
 impl Entry {
@@ -271,7 +276,15 @@ impl LocalQuotas {
             entry.limit.per_s,
             &mut self.scratch,
         );
-        entry.share = share;
+        entry.share = if entry.rebalanced {
+            share
+        } else {
+            entry.rebalanced = true;
+            Share {
+                rate: share.rate.min(entry.share.rate),
+                burst: share.burst.min(entry.share.burst),
+            }
+        };
         entry.apply(fresh.now);
         true
     }
@@ -292,6 +305,7 @@ impl LocalQuotas {
             demand: 0.0,
             idle: 0,
             since: now,
+            rebalanced: false,
         });
         let at = self.entries.len() - 1;
         self.index.insert(key.clone(), at);

@@ -330,13 +330,14 @@ fn simulated_global_rate_stays_close_to_the_limit() {
                     "{} N={n}: {pct}%",
                     pattern.name()
                 );
-                // The first second includes the start, before every shard has published:
-                // the early ones hold up to the whole limit, the others still 1/N each,
-                // for about a period: at most (N - 1) / N × (burst + per_s × 0.1 s) over
-                // burst + per_s, i.e. 1.14 × for N = 4.
+                // No second admits more than burst + per_s: a key's first rebalance on a shard
+                // keeps it at its equal share, so no shard takes the whole limit before the
+                // others that saw the key have published (before that rule, the first second
+                // reached 1.14 × for N = 4). A second's window can straddle two token
+                // refills: 1% of slack for that.
                 let worst = o.worst_second as f64;
                 assert!(
-                    worst <= 1.15 * (limit.per_s + limit.burst),
+                    worst <= 1.01 * (limit.per_s + limit.burst),
                     "{worst} in 1 s"
                 );
             }
