@@ -147,9 +147,9 @@ def _valid_utf8_case(cid, name, text, split):
         return f"ack: {ack is not None}, identical: {same}", ack is not None and same
 
 
-for i, (name, text) in enumerate(TEXTS.items(), 1):
-    _valid_utf8_case(f"6.1.{i}", name, text, split=False)
-    _valid_utf8_case(f"6.2.{i}", name, text, split=True)
+for split, group in ((False, 1), (True, 2)):
+    for i, (name, text) in enumerate(TEXTS.items(), 1):
+        _valid_utf8_case(f"6.{group}.{i}", name, text, split=split)
 
 INVALID = {
     "byte 0xFF": b"\xff",

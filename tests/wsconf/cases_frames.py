@@ -93,10 +93,9 @@ def _client_frame_case(cid, n):
         return f"{ack['type']}; event data {len(got)} chars", ack["type"] == "ack" and got == want
 
 
-for i, n in enumerate(SIZES, 1):
-    _server_frame_case(f"1.1.{i}", n)
-    _envelope_case(f"1.2.{i}", n)
-    _client_frame_case(f"1.3.{i}", n)
+for make, group in ((_server_frame_case, 1), (_envelope_case, 2), (_client_frame_case, 3)):
+    for i, n in enumerate(SIZES, 1):
+        make(f"1.{group}.{i}", n)
 
 
 def _ping_case(cid, payload, what):

@@ -111,20 +111,6 @@ def _(ctx):
     return f"{len(got)} frames, identical: {got == data}", got == data
 
 
-@case(
-    "R.5",
-    "raw mode",
-    "data with CRLF and CR line breaks (raw and JSON)",
-    "each break arrives as LF: the text an SSE client sees (by design, src/broker/wire.rs)",
-)
-def _(ctx):
-    topic = topic_of("R.5")
-    with ctx.ws(f"/topics/{topic}/ws?mode=raw") as raw, ctx.ws(f"/topics/{topic}/ws") as js:
-        ctx.publish(topic, "a\r\nb\rc\nd")
-        got_raw, got_json = raw.recv(timeout=10), json.loads(js.recv(timeout=10))["data"]
-    return f"raw {got_raw!r}, JSON {got_json!r}", got_raw == got_json == "a\nb\nc\nd"
-
-
 @case("R.2", "raw mode", "a raw client sends text", "ignored: no answer, still delivers")
 def _(ctx):
     topic = topic_of("R.2")
@@ -143,6 +129,20 @@ def _(ctx):
     raw = ctx.raw("/topics/conf/ws?mode=raw")
     raw.send_frame(BINARY, b"\x01\x02")
     return expect_close(raw, 1003)
+
+
+@case(
+    "R.5",
+    "raw mode",
+    "data with CRLF and CR line breaks (raw and JSON)",
+    "each break arrives as LF: the text an SSE client sees (by design, src/broker/wire.rs)",
+)
+def _(ctx):
+    topic = topic_of("R.5")
+    with ctx.ws(f"/topics/{topic}/ws?mode=raw") as raw, ctx.ws(f"/topics/{topic}/ws") as js:
+        ctx.publish(topic, "a\r\nb\rc\nd")
+        got_raw, got_json = raw.recv(timeout=10), json.loads(js.recv(timeout=10))["data"]
+    return f"raw {got_raw!r}, JSON {got_json!r}", got_raw == got_json == "a\nb\nc\nd"
 
 
 @case("J.1", "envelope", "typed and untyped events", "keys topic,id,type,data; id = HTTP id; type null when untyped")
