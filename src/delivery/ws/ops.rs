@@ -29,8 +29,10 @@ use crate::shard::context::ShardContext;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Request {
     op: String,
-    #[serde(default)]
-    id: serde_json::Value,
+    /// Read before the request is parsed (see [`handle`]); listed so that it is not an
+    /// unknown field.
+    #[serde(default, rename = "id")]
+    _id: serde_json::Value,
     topic: Option<String>,
     data: Option<String>,
     #[serde(rename = "type")]
@@ -67,14 +69,19 @@ pub async fn handle(
     sub: &Rc<Subscriber>,
     text: &str,
 ) {
-    let (id, outcome) = match serde_json::from_str::<Request>(text) {
+    // The request id is read first, so even a request refused for its shape is answered
+    // with the id the client can match.
+    let (id, outcome) = match serde_json::from_str::<serde_json::Value>(text) {
         Err(e) => (
             serde_json::Value::Null,
-            Err(Refused::new(400, format!("not a request: {e}"))),
+            Err(Refused::new(400, format!("not JSON: {e}"))),
         ),
-        Ok(req) => {
-            let id = req.id.clone();
-            (id, run(ctx, principal, client, req).await)
+        Ok(value) => {
+            let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
+            match serde_json::from_value::<Request>(value) {
+                Err(e) => (id, Err(Refused::new(400, format!("not a request: {e}")))),
+                Ok(req) => (id, run(ctx, principal, client, req).await),
+            }
         }
     };
     // A stream that is closing has sent (or is sending) its close frame: nothing after it.
