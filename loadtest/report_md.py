@@ -49,6 +49,8 @@ def sweep_rows(meta, results):
     for k in keys:
         for s in SERVERS:
             runs = results.get(s, {}).get(k, [])
+            if not runs and s not in BASE:
+                continue  # a WebSocket row only where it was measured
             bs = [best(r) for r in runs]
             # The medians skip runs that passed no step, so say how many did.
             rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
@@ -123,6 +125,8 @@ def fixed_rows(results, key="fixed"):
             "other CPU during |", "|---" * 17 + "|"]
     for s in SERVERS:
         runs = results.get(s, {}).get(key, [])
+        if not runs and s not in BASE:
+            continue
         st = [only_step(r) for r in runs]
         g = lambda f: med([x and f(x) for x in st])
         rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
@@ -143,6 +147,8 @@ def idle_rows(results):
             "heartbeat bytes per subscriber in the hold |", "|---|---|---|---|---|"]
     for s in SERVERS:
         rs = [r for r in results.get(s, {}).get("idle", []) if r]
+        if not rs and s not in BASE:
+            continue
         g = lambda f: med([f(r) for r in rs])
         rows.append("| %s | %s / %s | %s | %s | %s |" % (
             label(s), fmt(g(lambda r: r["connected"])), fmt(g(lambda r: r["subscribers"])),
@@ -157,6 +163,8 @@ def slow_rows(results):
             "server RSS growth while publishing | disconnected |", "|---|---|---|---|---|---|---|---|"]
     for s in SERVERS:
         rs = [r for r in results.get(s, {}).get("slow", []) if r]
+        if not rs and s not in BASE:
+            continue
         st = [only_step(r) for r in rs]
         g = lambda f: med([x and f(x) for x in st])
         rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
