@@ -1,6 +1,9 @@
 """Side-by-side comparison driver: starts Sluicegate, Nchan (nginx) and Pushpin in turn on
 loopback, pinned to CPU 0, runs the load tool pinned to CPU 1 over the scenarios, three
 repetitions each, and writes raw JSON, summary.json and results.md under the results folder.
+Each server is measured with SSE subscribers (`sluicegate`, `nchan`, `pushpin`) and with
+WebSocket subscribers (`sluicegate-ws`, `nchan-ws`, `pushpin-ws`; `sluicegate-ws-raw` is
+Sluicegate's raw mode, the data alone in each frame as Nchan and Pushpin send it).
 Each run also records how busy the machine was (load average before it, CPU used by everything
 else during it), since the machine is shared. Run through compare.sh (which installs what is
 missing and builds first)."""
@@ -26,8 +29,13 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.environ.get("COMPARE_BIN_DIR", os.path.join(TARGET, "release"))
 LOADTEST = os.path.join(BIN, "loadtest")
 SLUICEGATE = os.path.join(BIN, "sluicegate")
-SERVERS = ["sluicegate", "nchan", "pushpin"]
-HEARTBEAT_S = 5
+SERVERS = ["sluicegate", "nchan", "pushpin", "sluicegate-ws", "nchan-ws", "pushpin-ws"]
+# `--servers` entries: a server, optionally with the subscribers' transport after a dash.
+TRANSPORTS = {"": "sse", "-ws": "ws", "-ws-raw": "ws-raw"}
+# WebSocket subscribers skip the slow-consumer scenario: a WebSocket client that stops reading
+# also stops answering pings, so it would measure each server's pong timeout as well.
+WS_SKIP = {"slow"}
+HEARTBEAT_S = 5  # SSE heartbeat comments and WebSocket pings alike
 # Each server gets its own ports (subscribe = base, publish = base + 1, GRIP origin = base + 2,
 # zurl = base + 10..12): connections a server closed first sit in TIME_WAIT on its port for
 # 60 s, and after Sluicegate's (glommio binds with SO_REUSEPORT) nginx could not bind the port
@@ -68,10 +76,20 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def split_spec(spec):
+    """`nchan-ws` -> ("nchan", "ws"); `pushpin` -> ("pushpin", "sse")."""
+    for suffix in sorted(TRANSPORTS, key=len, reverse=True):
+        if suffix and spec.endswith(suffix):
+            return spec[:-len(suffix)], TRANSPORTS[suffix]
+    return spec, "sse"
+
+
 class Server:
     """One server under test: its processes (started in their own session) and addresses."""
 
-    def __init__(self, name, tmp):
+    def __init__(self, spec, tmp):
+        self.spec = spec
+        name, self.transport = split_spec(spec)
         self.name, self.tmp, self.procs, self.pids = name, tmp, [], []
         self.port = BASE_PORT[name]
         self.sub_addr = "127.0.0.1:%d" % self.port
@@ -95,6 +113,7 @@ class Server:
         if self.name == "sluicegate":
             self.spawn([SLUICEGATE, "--listen", self.sub_addr, "--shards", "1", "--cpus", "0",
                         "--set", "sse.heartbeat_ms=%d" % (HEARTBEAT_S * 1000),
+                        "--set", "ws.ping_interval_ms=%d" % (HEARTBEAT_S * 1000),
                         "--set", "log.level=warn"], os.path.join(t, "sluicegate.log"), 0)
         elif self.name == "nchan":
             for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -110,7 +129,8 @@ class Server:
                 "TMP": t, "PORT": PORT, "PUBPORT": PUB_PORT, "ORIGIN": ORIGIN_PORT,
                 "ZPORT1": PORT + 10, "ZPORT2": PORT + 11, "ZPORT3": PORT + 12})
             with open(os.path.join(t, "routes"), "w") as f:
-                f.write("* 127.0.0.1:%d\n" % ORIGIN_PORT)
+                # over_http: WebSocket clients reach the origin as WebSocket-over-HTTP.
+                f.write("* 127.0.0.1:%d,over_http\n" % ORIGIN_PORT)
             fill("zurl.conf.in", os.path.join(t, "zurl.conf"), {})
             # The origin is test scaffolding (it only answers the opening request of each
             # subscriber), so it runs beside the load tool and is not counted.
@@ -182,7 +202,8 @@ def tree_ticks(roots):
 
 def loadtest(server, out_json, args, log, perf=False, perf_events=""):
     cmd = ["taskset", "-c", "1", LOADTEST, "--server", server.name, "--sub-addr", server.sub_addr,
-           "--pub-addr", server.pub_addr, "--json", out_json, "--quiet"]
+           "--pub-addr", server.pub_addr, "--transport", server.transport, "--json", out_json,
+           "--quiet"]
     for pid in server.pids:
         cmd += ["--server-pid", str(pid)]
     if server.name == "sluicegate":
@@ -236,6 +257,10 @@ def scenarios(quick, server=""):
     out.append(("fixed", "1k subscribers x 50 events/s",
                 ["--subscribers", 1000, "--size", 100, "--rate", 50, "--step-secs", 5,
                  "--grace-secs", 2, "--settle-secs", 0.5]))
+    # Fewer subscribers, more events each: the same 100 B events, twice the deliveries/s.
+    out.append(("fixed-100", "100 subscribers x 1000 events/s",
+                ["--subscribers", 100, "--size", 100, "--rate", 1000, "--step-secs", 5,
+                 "--grace-secs", 2, "--settle-secs", 0.5]))
     # The large fan-out at a low rate: the same 50k offered deliveries/s as "fixed", spread as
     # one event to 10x the subscribers.
     out.append(("fixed-10k", "10k subscribers x 5 events/s",
@@ -256,7 +281,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "results",
                     datetime.datetime.now().strftime("compare-%Y%m%d-%H%M%S")))
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--servers", default=",".join(SERVERS),
+                    help="comma-separated: sluicegate, nchan, pushpin, each optionally with "
+                         "-ws (WebSocket subscribers) or, for sluicegate, -ws-raw")
     ap.add_argument("--only", default="", help="comma-separated scenario keys")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other results already in OUT/summary.json (re-run some points)")
@@ -286,11 +313,16 @@ def main():
         perf_events = probes.add(SLUICEGATE)
         print("uprobes: %s" % (perf_events or "none could be added"), flush=True)
     for name in a.servers.split(","):
-        for key, label, args in scenarios(a.quick, name):
+        base, transport = split_spec(name)
+        if base not in BASE_PORT:
+            ap.error("unknown server %r" % name)
+        for key, label, args in scenarios(a.quick, base):
             if a.only and key not in a.only.split(","):
                 continue
+            if transport != "sse" and key in WS_SKIP and not a.only:
+                continue
             for rep in range(a.reps):
-                srv = Server(name, os.path.join(a.out, "tmp", name))
+                srv = Server(name, os.path.join(a.out, "tmp", base))
                 r = None
                 try:
                     srv.start()

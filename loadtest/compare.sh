@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Side-by-side load test of Sluicegate, Nchan and Pushpin on this machine (loopback only).
+# Side-by-side load test of Sluicegate, Nchan and Pushpin on this machine (loopback only), with
+# SSE subscribers and with WebSocket subscribers (the `-ws` servers: the fan-out sweeps, the fixed
+# loads and the idle hold; Pushpin's through WebSocket-over-HTTP to the same GRIP origin).
 # Installs the peers and matplotlib if missing, builds the gateway and the load tool, runs every
 # scenario (compare.py) and draws the plots (plot.py). Usage: loadtest/compare.sh [--quick]
-# [--reps N] [--servers sluicegate,nchan,pushpin] [--perf] [--probes]
-# [--only sweep-100,sweep-1000,sweep-5000,sweep-10000,fixed,fixed-10k,idle,slow]
+# [--reps N] [--servers sluicegate,nchan,pushpin,sluicegate-ws,nchan-ws,pushpin-ws
+# (also sluicegate-ws-raw)] [--perf] [--probes]
+# [--only sweep-100,sweep-1000,sweep-5000,sweep-10000,fixed,fixed-10k,fixed-100,idle,slow]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ] \

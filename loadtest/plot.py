@@ -11,8 +11,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-SERVERS = ["sluicegate", "nchan", "pushpin"]
-COLORS = {"sluicegate": "tab:blue", "nchan": "tab:green", "pushpin": "tab:orange"}
+SERVERS = ["sluicegate", "nchan", "pushpin", "sluicegate-ws", "sluicegate-ws-raw", "nchan-ws",
+           "pushpin-ws"]
+BASE_COLORS = {"sluicegate": "tab:blue", "nchan": "tab:green", "pushpin": "tab:orange"}
+
+
+def style(s):
+    """A server's colour; WebSocket subscribers dashed (raw mode dotted)."""
+    ls = ":" if s.endswith("-ws-raw") else "--" if s.endswith("-ws") else "-"
+    return {"color": BASE_COLORS[s.split("-")[0]], "ls": ls}
 
 
 def main(d):
@@ -37,7 +44,7 @@ def sweep_plots(d, results, keys):
             xs = sorted(by_rate)
             if xs:
                 ax.plot([x * n for x in xs], [statistics.median(by_rate[x]) for x in xs],
-                        "o-", label=s, color=COLORS[s])
+                        marker="o", label=s, **style(s))
         ax.axhline(100, color="grey", ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -60,7 +67,7 @@ def sweep_plots(d, results, keys):
                 xs.append(int(k.split("-")[1]))
                 ys.append(statistics.median(vals))
         if xs:
-            ax.plot(xs, ys, "o-", label=s, color=COLORS[s])
+            ax.plot(xs, ys, marker="o", label=s, **style(s))
     ax.set_xscale("log")
     ax.set_xlabel("subscribers (one topic)")
     ax.set_ylabel("deliveries per server core-second\n(at the highest sustained rate)")
@@ -71,9 +78,10 @@ def sweep_plots(d, results, keys):
 
 
 def fixed_plot(d, results):
-    # One panel per fixed-load scenario that was run (1k x 50/s, 10k x 5/s).
+    # One panel per fixed-load scenario that was run (1k x 50/s, 10k x 5/s, 100 x 1000/s).
     fixed = [(k, t) for k, t in (("fixed", "1k subscribers x 50 events/s"),
-                                 ("fixed-10k", "10k subscribers x 5 events/s"))
+                                 ("fixed-10k", "10k subscribers x 5 events/s"),
+                                 ("fixed-100", "100 subscribers x 1000 events/s"))
              if any(results.get(s, {}).get(k) for s in SERVERS)]
     if not fixed:
         return
@@ -86,8 +94,8 @@ def fixed_plot(d, results):
                 continue
             dist = runs[len(runs) // 2]["steps"][0]["latency"]["distribution"]
             pts = [(p, v) for p, v in dist if p < 100]
-            ax.plot([1 / (1 - p / 100) for p, _ in pts], [v for _, v in pts], "o-", label=s,
-                    color=COLORS[s])
+            ax.plot([1 / (1 - p / 100) for p, _ in pts], [v for _, v in pts], marker="o",
+                    label=s, **style(s))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks([1, 2, 10, 100, 1000, 10000])

@@ -4,7 +4,21 @@ import statistics
 
 import probes
 
-SERVERS = ["sluicegate", "nchan", "pushpin"]
+BASE = ["sluicegate", "nchan", "pushpin"]
+# Row order: each server's SSE row, then its WebSocket rows.
+ORDER = ["sluicegate", "sluicegate-ws", "sluicegate-ws-raw", "nchan", "nchan-ws", "pushpin",
+         "pushpin-ws"]
+SERVERS = BASE  # rows of the tables being rendered (set by render)
+LABELS = {}
+
+
+def row_servers(results):
+    """The three servers' SSE rows always (n/a when absent), WebSocket rows when measured."""
+    return [s for s in ORDER if s in BASE or s in results]
+
+
+def label(s):
+    return LABELS.get(s, s)
 
 
 def med(values):
@@ -35,10 +49,12 @@ def sweep_rows(meta, results):
     for k in keys:
         for s in SERVERS:
             runs = results.get(s, {}).get(k, [])
+            if not runs and s not in BASE:
+                continue  # a WebSocket row only where it was measured
             bs = [best(r) for r in runs]
             # The medians skip runs that passed no step, so say how many did.
             rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                k.split("-")[1], s, fmt(med([b and b["deliveries_per_s"] for b in bs])),
+                k.split("-")[1], label(s), fmt(med([b and b["deliveries_per_s"] for b in bs])),
                 fmt(med([b and b["rate"] for b in bs])),
                 fmt(med([b and b["latency"]["p99_ms"] for b in bs]), "%.1f"),
                 fmt(med([b and b["deliveries_per_core_s"] for b in bs])),
@@ -93,7 +109,7 @@ def first_step_rows(results):
             st = [only_step(r) for r in runs]
             g = lambda f: med([x and f(x) for x in st])
             rows.append("| %s |" % " | ".join([
-                k.split("-")[1], s, fmt(g(lambda x: x["rate"]), "%g"),
+                k.split("-")[1], label(s), fmt(g(lambda x: x["rate"]), "%g"),
                 fmt(g(lambda x: x["deliveries_per_s"])), fmt(g(lambda x: x["lost"])),
                 fmt(g(lambda x: x["latency"]["p50_ms"]), "%.1f"),
                 fmt(g(lambda x: x["latency"]["p99_ms"]), "%.1f"),
@@ -109,10 +125,12 @@ def fixed_rows(results, key="fixed"):
             "other CPU during |", "|---" * 17 + "|"]
     for s in SERVERS:
         runs = results.get(s, {}).get(key, [])
+        if not runs and s not in BASE:
+            continue
         st = [only_step(r) for r in runs]
         g = lambda f: med([x and f(x) for x in st])
         rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            s, fmt(g(lambda x: x["deliveries_per_s"])), fmt(g(lambda x: x["lost"])),
+            label(s), fmt(g(lambda x: x["deliveries_per_s"])), fmt(g(lambda x: x["lost"])),
             fmt(g(lambda x: x["latency"]["p50_ms"]), "%.2f"),
             fmt(g(lambda x: x["latency"]["p90_ms"]), "%.2f"),
             fmt(g(lambda x: x["latency"]["p99_ms"]), "%.2f"),
@@ -129,9 +147,11 @@ def idle_rows(results):
             "heartbeat bytes per subscriber in the hold |", "|---|---|---|---|---|"]
     for s in SERVERS:
         rs = [r for r in results.get(s, {}).get("idle", []) if r]
+        if not rs and s not in BASE:
+            continue
         g = lambda f: med([f(r) for r in rs])
         rows.append("| %s | %s / %s | %s | %s | %s |" % (
-            s, fmt(g(lambda r: r["connected"])), fmt(g(lambda r: r["subscribers"])),
+            label(s), fmt(g(lambda r: r["connected"])), fmt(g(lambda r: r["subscribers"])),
             fmt(g(lambda r: r["rss_per_connection_bytes"] / 1024), "%.1f KiB"),
             fmt(g(lambda r: r["server_rss_connected_bytes"] / 2**20), "%.0f MiB"),
             fmt(g(lambda r: r["idle_bytes_received"] / max(r["connected"], 1)), "%.0f")))
@@ -143,10 +163,12 @@ def slow_rows(results):
             "server RSS growth while publishing | disconnected |", "|---|---|---|---|---|---|---|---|"]
     for s in SERVERS:
         rs = [r for r in results.get(s, {}).get("slow", []) if r]
+        if not rs and s not in BASE:
+            continue
         st = [only_step(r) for r in rs]
         g = lambda f: med([x and f(x) for x in st])
         rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            s, fmt(g(lambda x: x["deliveries_per_s"])), fmt(g(lambda x: x["lost"])),
+            label(s), fmt(g(lambda x: x["deliveries_per_s"])), fmt(g(lambda x: x["lost"])),
             fmt(g(lambda x: x["latency"]["p50_ms"]), "%.2f"),
             fmt(g(lambda x: x["latency"]["p99_ms"]), "%.2f"),
             fmt(g(lambda x: x["latency"]["max_ms"]), "%.2f"),
@@ -157,6 +179,12 @@ def slow_rows(results):
 
 
 def render(meta, results):
+    global SERVERS, LABELS
+    SERVERS = row_servers(results)
+    ws = any("-ws" in s for s in results)
+    # With WebSocket rows present, every row says its transport.
+    LABELS = {s: s.replace("-ws-raw", " WS raw").replace("-ws", " WS") + ("" if "-ws" in s or not ws
+              else " SSE") for s in SERVERS}
     out = ["Measured %s on %s; each figure is the median of the repetitions; servers pinned to "
            "CPU 0, load tool to CPU 1, everything on loopback (%d s for the whole run)." % (
                meta["date"], meta["machine"], meta["seconds"]), ""]
@@ -167,19 +195,20 @@ def render(meta, results):
                 "100 ms or any loss):", ""] + sweep_rows(meta, results) + [""]
         out += ["**1b. First step of each sweep** (25k offered deliveries/s, passed or not):", ""]
         out += first_step_rows(results) + [""]
-    for n, key in ((2, "fixed"), ("2b", "fixed-10k")):
+    for n, key in ((2, "fixed"), ("2b", "fixed-10k"), ("2c", "fixed-100")):
         if have(key):
             out += ["**%s. Fixed load** (%s, 100 B):" % (n, meta["labels"].get(key, key)), ""]
             out += fixed_rows(results, key) + [""]
     if have("idle"):
-        out += ["**3. Idle capacity** (%s, heartbeat every 5 s):" % meta["labels"].get("idle", ""),
+        out += ["**3. Idle capacity** (%s, heartbeat or ping every 5 s):" % meta["labels"].get(
+                "idle", ""),
                 ""] + idle_rows(results) + [""]
     if have("slow"):
         out += ["**4. Slow consumers** (%s; figures are for the readers that keep up):" % (
             meta["labels"].get("slow", "")), ""] + slow_rows(results) + [""]
     out += ["Per-delivery costs are over each step and its grace period: SSE writes from "
             "Sluicegate's `/metrics` (`sse_writes_total / deliveries_total`, heartbeats "
-            "included); context switches of the server's threads from `/proc`; syscalls "
+            "included; the counter covers the writes to WebSocket subscribers too); context switches of the server's threads from `/proc`; syscalls "
             "(`raw_syscalls:sys_enter`) and wake-ups the server performed (`sched:sched_wakeup`) "
             "from `perf stat` when run with `--perf`; with `--probes`, glommio's "
             "`RawTask::schedule` (a task woken and queued) and `RawTask::run` (a task polled) "

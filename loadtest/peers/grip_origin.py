@@ -1,5 +1,9 @@
 """GRIP origin for Pushpin in the load test: answers every GET /topics/{t}/events by holding a
-stream on channel t (Grip-Hold: stream), with SSE content type and an optional keep-alive."""
+stream on channel t (Grip-Hold: stream), with SSE content type and an optional keep-alive; and
+WebSocket-over-HTTP for /topics/{t}/ws (the route needs `over_http`): a connection's OPEN is
+accepted and subscribed to channel t, with a keep-alive ping, and its CLOSE is echoed;
+whatever else a client sends is dropped."""
+import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,8 +29,39 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        """WebSocket-over-HTTP: one POST per batch of a connection's events."""
+        parts = self.path.split("?")[0].strip("/").split("/")
+        ctype = self.headers.get("Content-Type", "")
+        if len(parts) != 3 or parts[0] != "topics" or parts[2] != "ws" \
+                or not ctype.startswith("application/websocket-events"):
+            self.send_error(404)
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        out = b""
+        if body.startswith(b"OPEN\r\n"):
+            out += b"OPEN\r\n" + ws_text("c:" + json.dumps(
+                {"type": "subscribe", "channel": parts[1]}))
+            if self.heartbeat_s > 0:
+                out += ws_text("c:" + json.dumps({"type": "keep-alive", "content": "",
+                                                   "message-type": "ping",
+                                                   "timeout": self.heartbeat_s}))
+        elif b"CLOSE" in body:
+            out += b"CLOSE\r\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/websocket-events")
+        self.send_header("Sec-WebSocket-Extensions", "grip")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
     def log_message(self, *args):
         pass
+
+
+def ws_text(text):
+    data = text.encode()
+    return b"TEXT %x\r\n%s\r\n" % (len(data), data)
 
 
 class Server(ThreadingHTTPServer):

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use sluicegate::codec::sse_parse::ParsedEvent;
 
+use crate::body::Transport;
 use crate::flavor::{payload, Server};
 use crate::publisher::{Pending, PubConn, PubOutcome};
 use crate::report::Step;
@@ -18,6 +19,7 @@ use crate::subs::{Sub, SubState};
 #[derive(Clone, Debug)]
 pub struct Config {
     pub server: Server,
+    pub transport: Transport,
     pub sub_addr: SocketAddr,
     pub pub_addr: SocketAddr,
     pub subscribers: usize,
@@ -140,6 +142,17 @@ impl<'a> Engine<'a> {
         };
         let was = sub.state;
         let mut outcome = Default::default();
+        if writable && sub.state == SubState::Streaming {
+            // Pongs the socket did not take when they were made.
+            if let Err(e) = sub.flush_outbox() {
+                outcome = crate::subs::ReadOutcome {
+                    closed: true,
+                    error: Some(e),
+                    became_ready: false,
+                };
+                sub.state = SubState::Closed;
+            }
+        }
         if writable && sub.state == SubState::Connecting {
             if let Err(e) = sub.on_writable() {
                 outcome = crate::subs::ReadOutcome {

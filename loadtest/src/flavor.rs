@@ -3,31 +3,54 @@
 
 use std::io::Write;
 
+use crate::body::Transport;
+use crate::subs::WsOpen;
+use crate::wsframe::{client_key, upgrade_request};
+
 /// The server under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Server {
-    /// `GET|POST /topics/{t}/events`.
+    /// `GET|POST /topics/{t}/events`; WebSocket `GET /topics/{t}/ws` (`?mode=raw`).
     Sluicegate,
-    /// nginx + nchan: `GET /sub/{t}` (EventSource), `POST /pub/{t}`.
+    /// nginx + nchan: `GET /sub/{t}` (EventSource or WebSocket), `POST /pub/{t}`.
     Nchan,
-    /// Pushpin: `GET /topics/{t}/events` through the proxy to a GRIP origin, publish with
-    /// `POST /publish/` on the control port.
+    /// Pushpin: `GET /topics/{t}/events` (WebSocket: `/topics/{t}/ws`, WebSocket-over-HTTP)
+    /// through the proxy to a GRIP origin, publish with `POST /publish/` on the control port.
     Pushpin,
 }
 
 impl Server {
-    /// The request that opens one SSE subscription to `topic`.
-    pub fn subscribe_request(self, host: &str, topic: &str) -> Vec<u8> {
+    /// The request that opens subscription `i` to `topic`, and for a WebSocket what its answer
+    /// is checked against and how its frames are read.
+    pub fn subscribe_request(
+        self,
+        host: &str,
+        topic: &str,
+        transport: Transport,
+        i: usize,
+    ) -> (Vec<u8>, Option<WsOpen>) {
+        if transport != Transport::Sse {
+            let path = match (self, transport) {
+                (Server::Sluicegate, Transport::WsRaw) => format!("/topics/{topic}/ws?mode=raw"),
+                (Server::Sluicegate | Server::Pushpin, _) => format!("/topics/{topic}/ws"),
+                (Server::Nchan, _) => format!("/sub/{topic}"),
+            };
+            let key = client_key(i);
+            let request = upgrade_request(host, &path, &key);
+            // Only Sluicegate wraps events in an envelope; the others send the data alone.
+            let envelope = self == Server::Sluicegate && transport == Transport::Ws;
+            return (request, Some(WsOpen { key, envelope }));
+        }
         let path = match self {
             Server::Sluicegate | Server::Pushpin => format!("/topics/{topic}/events"),
             Server::Nchan => format!("/sub/{topic}"),
         };
-        format!(
+        let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\
              Cache-Control: no-cache\r\n\r\n"
-        )
-        .into_bytes()
+        );
+        (request.into_bytes(), None)
     }
 
     /// Appends one keep-alive request publishing `data` (ASCII, no line breaks) to `topic`.
@@ -47,10 +70,12 @@ impl Server {
                 data.len()
             ),
             Server::Pushpin => {
-                // The payload is digits, spaces and 'x', so it needs no JSON escaping.
+                // The payload is digits, spaces and 'x', so it needs no JSON escaping. Both
+                // formats go in every item: SSE streams take one, WebSockets the other.
                 let body = format!(
                     "{{\"items\":[{{\"channel\":\"{topic}\",\"formats\":{{\"http-stream\":\
-                     {{\"content\":\"event: message\\ndata: {data}\\n\\n\"}}}}}}]}}"
+                     {{\"content\":\"event: message\\ndata: {data}\\n\\n\"}},\
+                     \"ws-message\":{{\"content\":\"{data}\"}}}}}}]}}"
                 );
                 write!(
                     out,
@@ -110,5 +135,22 @@ mod tests {
             v["items"][0]["formats"]["http-stream"]["content"],
             "event: message\ndata: 1 2 xx\n\n"
         );
+        assert_eq!(v["items"][0]["formats"]["ws-message"]["content"], "1 2 xx");
+    }
+
+    #[test]
+    fn websocket_subscriptions_per_server() {
+        let (req, ws) = Server::Sluicegate.subscribe_request("h", "t", Transport::WsRaw, 3);
+        let text = String::from_utf8(req).expect("utf8");
+        assert!(text.starts_with("GET /topics/t/ws?mode=raw HTTP/1.1\r\n"));
+        assert!(text.contains("Upgrade: websocket\r\n"));
+        assert!(!ws.expect("ws").envelope);
+        let (_, ws) = Server::Sluicegate.subscribe_request("h", "t", Transport::Ws, 3);
+        assert!(ws.expect("ws").envelope);
+        let (req, ws) = Server::Nchan.subscribe_request("h", "t", Transport::Ws, 3);
+        assert!(req.starts_with(b"GET /sub/t HTTP/1.1"));
+        assert!(!ws.expect("ws").envelope);
+        let (_, ws) = Server::Nchan.subscribe_request("h", "t", Transport::Sse, 3);
+        assert!(ws.is_none());
     }
 }

@@ -1,7 +1,8 @@
-//! Load generator for Sluicegate and peer gateways (Nchan, Pushpin): N SSE subscribers on T
-//! topics, open-loop HTTP publishing at fixed rates, latency from each event's scheduled send
+//! Load generator for Sluicegate and peer gateways (Nchan, Pushpin): N SSE or WebSocket
+//! subscribers on T topics, open-loop HTTP publishing at fixed rates, latency from each event's scheduled send
 //! time (coordinated-omission-free), loss and duplicates by sequence number, server CPU and RSS.
 
+mod body;
 mod counters;
 mod engine;
 mod flavor;
@@ -11,6 +12,7 @@ mod publisher;
 mod report;
 mod runner;
 mod subs;
+mod wsframe;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -18,10 +20,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::body::Transport;
 use crate::engine::Config;
 use crate::flavor::Server;
 
-/// Open-loop SSE fan-out load test. Example:
+/// Open-loop SSE or WebSocket fan-out load test. Example:
 /// `loadtest --server sluicegate --sub-addr 127.0.0.1:8080 --subscribers 1000 --rate 50`
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -35,7 +38,11 @@ struct Args {
     /// Address publishes go to (default: the subscribe address; Pushpin: its control port).
     #[arg(long)]
     pub_addr: Option<SocketAddr>,
-    /// Number of SSE subscribers.
+    /// How subscribers read: SSE, WebSocket (Sluicegate: JSON envelopes; Nchan and Pushpin
+    /// send the data alone) or WebSocket raw mode (Sluicegate's `?mode=raw`).
+    #[arg(long, value_enum, default_value = "sse")]
+    transport: Transport,
+    /// Number of subscribers.
     #[arg(long, default_value_t = 100)]
     subscribers: usize,
     /// Number of topics (subscriber i reads topic i mod T; events go round-robin).
@@ -143,6 +150,7 @@ fn main() -> ExitCode {
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 3600.0));
     let cfg = Config {
         server: a.server,
+        transport: a.transport,
         sub_addr: a.sub_addr,
         pub_addr: a.pub_addr.unwrap_or(a.sub_addr),
         subscribers: a.subscribers,

@@ -128,6 +128,7 @@ pub struct StepReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     pub server: crate::flavor::Server,
+    pub transport: crate::body::Transport,
     pub subscribers: usize,
     pub slow_subscribers: usize,
     pub topics: usize,
@@ -158,11 +159,12 @@ fn mib(b: u64) -> f64 {
 /// The human-readable table.
 pub fn table(r: &RunReport) -> String {
     let mut s = format!(
-        "server {:?}: {} subscribers ({} slow) on {} topic(s), {} B events\n\
+        "server {:?} ({:?}): {} subscribers ({} slow) on {} topic(s), {} B events\n\
          connected {} (failed {}, later disconnected {}) in {:.1} s\n\
          server RSS: {:.1} MiB before, {:.1} MiB connected, {:.1} MiB at end \
          ({:.0} B per connection, {} processes)\n",
         r.server,
+        r.transport,
         r.subscribers,
         r.slow_subscribers,
         r.topics,

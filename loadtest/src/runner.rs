@@ -29,11 +29,8 @@ pub fn run(cfg: &Config) -> Result<RunReport, String> {
         .map(|i| {
             let topic = i % cfg.topics.max(1);
             let name = format!("{}{}", cfg.topic_prefix, topic);
-            Sub::new(
-                topic,
-                is_slow(i, cfg.slow_fraction),
-                cfg.server.subscribe_request(&host, &name),
-            )
+            let (request, ws) = cfg.server.subscribe_request(&host, &name, cfg.transport, i);
+            Sub::new(topic, is_slow(i, cfg.slow_fraction), request, ws)
         })
         .collect();
     let mut e = Engine {
@@ -110,6 +107,7 @@ pub fn run(cfg: &Config) -> Result<RunReport, String> {
     }
     Ok(RunReport {
         server: cfg.server,
+        transport: cfg.transport,
         subscribers: cfg.subscribers,
         slow_subscribers: e.subs.iter().filter(|s| s.slow).count(),
         topics: cfg.topics,

@@ -1,15 +1,23 @@
-//! One SSE subscriber connection: connect, send the request, read the response head, unframe
-//! the body (chunked or not), parse events with the library's spec-following parser, and hand
-//! each event's `(seq, scheduled time)` to the caller.
+//! One subscriber connection: connect, send the request (SSE, or a WebSocket upgrade), read the
+//! response head, decode the body by transport (`body`), answer what must be answered (pongs),
+//! and hand each event's `(seq, scheduled time)` to the caller.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 use mio::net::TcpStream;
-use sluicegate::codec::sse_parse::{ParsedEvent, SseParser};
+use sluicegate::codec::sse_parse::ParsedEvent;
 
+use crate::body::Body;
 use crate::flavor::parse_payload;
-use crate::httpmini::{parse_head, ChunkDecoder, Framing};
+use crate::httpmini::{parse_head, Framing};
+use crate::wsframe::check_accept;
+
+/// A WebSocket subscription: the key its upgrade sent, and whether frames are JSON envelopes.
+pub struct WsOpen {
+    pub key: String,
+    pub envelope: bool,
+}
 
 /// Where a subscriber is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,15 +53,19 @@ pub struct Sub {
     request: Vec<u8>,
     written: usize,
     head: Vec<u8>,
-    chunked: Option<ChunkDecoder>,
-    parser: SseParser,
+    /// `Some` for a WebSocket subscriber.
+    ws: Option<WsOpen>,
+    /// Set once the response head is read.
+    body: Option<Body>,
+    /// Bytes to send back (pongs) that the socket did not take yet.
+    outbox: Vec<u8>,
     /// Bit `seq` is set once event `seq` was received (duplicates are counted by it).
     seen: Vec<u64>,
     pub bytes: u64,
 }
 
 impl Sub {
-    pub fn new(topic: usize, slow: bool, request: Vec<u8>) -> Self {
+    pub fn new(topic: usize, slow: bool, request: Vec<u8>, ws: Option<WsOpen>) -> Self {
         Self {
             stream: None,
             topic,
@@ -62,8 +74,9 @@ impl Sub {
             request,
             written: 0,
             head: Vec::new(),
-            chunked: None,
-            parser: SseParser::new(),
+            ws,
+            body: None,
+            outbox: Vec::new(),
             seen: Vec::new(),
             bytes: 0,
         }
@@ -106,6 +119,25 @@ impl Sub {
             }
         }
         self.state = SubState::Head;
+        Ok(())
+    }
+
+    /// Writes what is waiting in the outbox (pongs); `Err` when the socket failed.
+    pub fn flush_outbox(&mut self) -> Result<(), String> {
+        let Some(s) = self.stream.as_mut() else {
+            return Ok(());
+        };
+        let mut done = 0;
+        while done < self.outbox.len() {
+            match s.write(&self.outbox[done..]) {
+                Ok(0) => return Err("write returned 0".into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("write: {e}")),
+            }
+        }
+        self.outbox.drain(..done);
         Ok(())
     }
 
@@ -161,10 +193,19 @@ impl Sub {
                 match parse_head(&self.head) {
                     Ok(None) if drained => return out,
                     Ok(None) => continue,
-                    Ok(Some(h)) if (200..300).contains(&h.status) => {
-                        if h.framing == Framing::Chunked {
-                            self.chunked = Some(ChunkDecoder::default());
+                    Ok(Some(h)) if self.head_ok(h.status) => {
+                        if let Some(ws) = &self.ws {
+                            if let Err(e) = check_accept(&self.head[..h.len], &ws.key) {
+                                out.error = Some(e);
+                                out.closed = true;
+                                self.state = SubState::Closed;
+                                return out;
+                            }
                         }
+                        self.body = Some(match &self.ws {
+                            Some(ws) => Body::ws(ws.envelope),
+                            None => Body::sse(h.framing == Framing::Chunked),
+                        });
                         owned_head_rest = self.head.split_off(h.len);
                         self.head = Vec::new();
                         self.state = SubState::Streaming;
@@ -189,40 +230,54 @@ impl Sub {
                 // A slow consumer reads its head and then nothing more.
                 return out;
             }
-            let data: &[u8] = match self.chunked.as_mut() {
-                Some(dec) => {
-                    scratch.clear();
-                    if let Err(e) = dec.decode(body, scratch) {
-                        out.error = Some(e);
-                        out.closed = true;
-                        self.state = SubState::Closed;
-                        return out;
-                    }
-                    scratch
-                }
-                None => body,
+            let Some(decoder) = self.body.as_mut() else {
+                return out;
             };
-            events.clear();
-            self.parser.feed_into(data, events);
-            for ev in events.iter() {
-                let Some((seq, sched)) = parse_payload(&ev.data) else {
-                    continue;
+            let seen = &mut self.seen;
+            let fed = decoder.feed(body, scratch, events, &mut self.outbox, |data| {
+                let Some((seq, sched)) = parse_payload(data) else {
+                    return;
                 };
                 if seq >= max_seq {
-                    continue;
+                    return;
                 }
                 let word = (seq / 64) as usize;
-                if self.seen.len() <= word {
-                    self.seen.resize(word + 1, 0);
+                if seen.len() <= word {
+                    seen.resize(word + 1, 0);
                 }
                 let bit = 1u64 << (seq % 64);
-                let fresh = self.seen[word] & bit == 0;
-                self.seen[word] |= bit;
+                let fresh = seen[word] & bit == 0;
+                seen[word] |= bit;
                 on_event(seq, sched, fresh);
+            });
+            let flushed = if self.outbox.is_empty() {
+                Ok(())
+            } else {
+                self.flush_outbox()
+            };
+            let closed = match (fed, flushed) {
+                (Err(e), _) | (_, Err(e)) => Some(e),
+                (Ok(f), _) => f
+                    .closed
+                    .map(|code| format!("WebSocket closed by the server ({code:?})")),
+            };
+            if let Some(e) = closed {
+                out.error = Some(e);
+                out.closed = true;
+                self.state = SubState::Closed;
+                return out;
             }
             if drained {
                 return out;
             }
+        }
+    }
+
+    /// A WebSocket upgrade is answered `101`; an SSE stream with a 2xx.
+    fn head_ok(&self, status: u16) -> bool {
+        match self.ws {
+            Some(_) => status == 101,
+            None => (200..300).contains(&status),
         }
     }
 }
