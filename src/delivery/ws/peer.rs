@@ -22,9 +22,11 @@ use crate::policy::principal::Principal;
 use crate::shard::context::ShardContext;
 use crate::telemetry::ShardMetrics;
 
-/// Bytes read from the socket at a time (per-connection memory; messages larger than this
-/// arrive over several reads and are put together by the decoder).
-const READ_CHUNK: usize = 512;
+/// Bytes read from the socket at a time. This is per-connection memory, and a subscriber
+/// mostly sends 6-byte pongs: 512 put an idle WebSocket 1,164 B over an idle SSE connection,
+/// 128 puts it 786 B over (`loadtest/results/2026-11-30-ws`). Larger messages arrive over
+/// several reads and are put together by the decoder.
+const READ_CHUNK: usize = 128;
 
 /// Close code: the client sent a data type this gateway does not take.
 const UNSUPPORTED_DATA: u16 = 1003;
