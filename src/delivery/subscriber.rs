@@ -294,7 +294,8 @@ impl Subscriber {
 
     /// The egress limit's verdict on an event that passed the filter: false when it is not to
     /// be queued (dropped, or the stream was cut off). A queued event after drops is preceded
-    /// by the `dropped` notice.
+    /// by the `dropped` notice. Kept out of line: most subscribers have no egress limit, and
+    /// the fan-out's per-subscriber path stays small without this body in it.
     #[inline(never)]
     fn pass_egress(&self, st: &mut State, idx: usize, event: &FramedEvent, now: Instant) -> bool {
         let Some(egress) = st.egress.as_mut() else {
@@ -331,7 +332,6 @@ impl Subscriber {
     /// everything so far is written by the shard's writer (no task wake-up per delivery); one
     /// whose socket is full, that is held by its egress limit, or that was cut off by this
     /// event, is handed to its session.
-    #[inline]
     pub fn offer_live(&self, idx: usize, event: &Rc<FramedEvent>, now: Instant) -> Offer {
         let mut st = self.state.borrow_mut();
         if st.phase != SubState::Live || event.offset < st.cursor.next(idx) {
