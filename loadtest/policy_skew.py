@@ -35,7 +35,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from variants import free_port, wait_healthy  # noqa: E402
+from variants import free_port, stop, wait_healthy  # noqa: E402
 
 SERVER_CPU = "0"
 TOOL_CPU = 1
@@ -171,11 +171,7 @@ def run(binary, pattern, args):
         for p in procs:
             p.join()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
     secs = args.secs
     per_sec = [[0, 0, 0] for _ in range(secs)]
     reconnects = 0

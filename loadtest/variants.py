@@ -107,11 +107,16 @@ def run_one(binary, loadtest, subs, rate, secs, extra=()):
             "wakes": per("sluicegate_sse_session_wakes_total"),
         }
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
+
+
+def stop(server):
+    """Stop a server process: SIGTERM (it drains), SIGKILL if it is not gone in 10 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def fmt(v, nd=2):

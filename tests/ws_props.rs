@@ -3,6 +3,8 @@
 //! with a pong per ping; and server frames and event envelopes decode back with tungstenite in
 //! the client role, an implementation independent of the encoder.
 
+mod common;
+
 use std::io::{self, Cursor, Read, Write};
 
 use bytes::{Bytes, BytesMut};
@@ -15,21 +17,7 @@ use tungstenite::protocol::{Message, Role, WebSocketConfig, WebSocketContext};
 
 /// A masked client frame; `first` is FIN + opcode.
 fn client_frame(first: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let mut out = vec![first];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    out
+    common::ws::client_frame(first, payload, Some(key))
 }
 
 /// One client message: its kind, bytes, and how it is sent (fragment cut points, a mask per

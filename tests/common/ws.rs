@@ -196,8 +196,15 @@ impl WsClient {
 
 /// A client frame: masked (with a fixed, non-trivial key) unless `mask` is false.
 pub fn masked_frame(fin: bool, rsv: u8, opcode: u8, payload: &[u8], mask: bool) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | ((rsv & 7) << 4) | (opcode & 0xF)];
-    let mask_bit = if mask { 0x80 } else { 0 };
+    let first = (u8::from(fin) << 7) | ((rsv & 7) << 4) | (opcode & 0xF);
+    client_frame(first, payload, mask.then_some([0x37, 0xfa, 0x21, 0x3d]))
+}
+
+/// A client frame whose first byte (FIN, RSV, opcode) is `first`, masked with `key` (unmasked,
+/// a protocol error from a client, when `None`).
+pub fn client_frame(first: u8, payload: &[u8], key: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![first];
+    let mask_bit = if key.is_some() { 0x80 } else { 0 };
     match payload.len() {
         n if n < 126 => out.push(mask_bit | n as u8),
         n if n <= 0xFFFF => {
@@ -209,12 +216,12 @@ pub fn masked_frame(fin: bool, rsv: u8, opcode: u8, payload: &[u8], mask: bool) 
             out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    if mask {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
+    match key {
+        Some(key) => {
+            out.extend_from_slice(&key);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
     }
     out
 }
