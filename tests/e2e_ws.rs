@@ -408,3 +408,29 @@ fn a_websocket_that_stops_reading_is_closed_with_1008() {
         m.text()
     );
 }
+
+#[test]
+fn a_flood_of_requests_is_answered_once_each_with_an_ack_or_a_503() {
+    let gw = Gateway::start(&[]);
+    let mut ws = WsClient::connect(gw.addr(), "/topics/quiet/ws", &[]);
+    // 300 requests in one write, not waiting for acks: at most 64 are handled at once, the
+    // rest are refused with 503 (how many depends on how reads split them).
+    let mut burst = Vec::new();
+    for i in 0..300 {
+        let text = format!(r#"{{"op":"publish","id":{i},"topic":"flood","data":"d{i}"}}"#);
+        burst.extend(masked_frame(true, 0, TEXT, text.as_bytes(), true));
+    }
+    ws.send_raw(&burst).unwrap();
+    let mut answered = vec![0u32; 300];
+    for _ in 0..300 {
+        let v = json(&ws.next_message(EVENT_TIMEOUT).expect("an answer"));
+        let id = v["id"].as_u64().expect("request id") as usize;
+        answered[id] += 1;
+        match v["type"].as_str() {
+            Some("ack") => {}
+            Some("error") => assert_eq!(v["status"], 503, "{v}"),
+            other => panic!("{other:?}: {v}"),
+        }
+    }
+    assert!(answered.iter().all(|&n| n == 1), "{answered:?}");
+}

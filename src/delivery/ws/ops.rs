@@ -84,17 +84,39 @@ pub async fn handle(
             }
         }
     };
+    answer(sub, id, outcome);
+}
+
+/// Refuse a request at once because `limit` of the client's requests are still being
+/// handled (503: retry once acks arrive).
+pub fn refuse_busy(sub: &Subscriber, text: &str, limit: usize) {
+    let id = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+        .unwrap_or(serde_json::Value::Null);
+    answer(
+        sub,
+        id,
+        Err(Refused::new(
+            503,
+            format!("{limit} requests of this connection are still being handled; wait for their answers"),
+        )),
+    );
+}
+
+/// Queue the answer to request `id`, unless the stream is closing.
+fn answer(sub: &Subscriber, id: serde_json::Value, outcome: Result<Vec<String>, Refused>) {
     // A stream that is closing has sent (or is sending) its close frame: nothing after it.
     if matches!(sub.state(), SubState::CutOff(_) | SubState::Draining) {
         return;
     }
-    let answer = match outcome {
+    let message = match outcome {
         Ok(ids) => serde_json::json!({"type": "ack", "id": id, "ids": ids}),
         Err(r) => {
             serde_json::json!({"type": "error", "id": id, "status": r.status, "message": r.message})
         }
     };
-    sub.push_control(text_frame(answer.to_string().as_bytes()));
+    sub.push_control(text_frame(message.to_string().as_bytes()));
 }
 
 async fn run(

@@ -2,6 +2,7 @@
 //! answer pings, notice pongs, ping it every `ws.ping_interval_ms` and close it when a ping
 //! goes unanswered, hand its JSON messages to `ops`, and close with the right code when it
 //! breaks the protocol or closes itself.
+use std::cell::Cell;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -28,6 +29,9 @@ use crate::telemetry::ShardMetrics;
 /// several reads and are put together by the decoder.
 const READ_CHUNK: usize = 128;
 
+/// Requests of one client being handled at once; more are refused with 503 until some finish.
+const MAX_IN_FLIGHT: usize = 64;
+
 /// Close code: the client sent a data type this gateway does not take.
 const UNSUPPORTED_DATA: u16 = 1003;
 
@@ -51,6 +55,8 @@ pub struct WsPeer {
     awaiting_pong: bool,
     /// The stream is closing: whatever the client sends now is ignored.
     closing: bool,
+    /// Requests of this client being handled.
+    in_flight: Rc<Cell<usize>>,
 }
 
 impl WsPeer {
@@ -74,6 +80,7 @@ impl WsPeer {
             ping_timer: Timer::new(ping_every),
             awaiting_pong: false,
             closing: false,
+            in_flight: Rc::new(Cell::new(0)),
         }
     }
 
@@ -88,10 +95,20 @@ impl WsPeer {
             ClientMessage::Text(text) => {
                 ShardMetrics::add(&self.ctx.metrics().ws_messages_received_total, 1);
                 if self.mode == Mode::Json {
+                    // Requests run concurrently (a publish to Kafka waits for the broker), but
+                    // a client that does not wait for its acks gets a bounded number of them
+                    // in flight, as an HTTP connection has one.
+                    if self.in_flight.get() >= MAX_IN_FLIGHT {
+                        ops::refuse_busy(sub, &text, MAX_IN_FLIGHT);
+                        return;
+                    }
+                    self.in_flight.set(self.in_flight.get() + 1);
                     let (ctx, principal) = (self.ctx.clone(), self.principal.clone());
                     let (client, sub) = (self.client, sub.clone());
+                    let in_flight = self.in_flight.clone();
                     glommio::spawn_local(async move {
                         ops::handle(&ctx, &principal, client, &sub, &text).await;
+                        in_flight.set(in_flight.get() - 1);
                     })
                     .detach();
                 }
