@@ -4,7 +4,7 @@
 mod common;
 
 use common::ws::{masked_frame, WsClient, BINARY, CLOSE, PING, PONG, TEXT};
-use common::{config_file, http_request, Gateway, SseClient, EVENT_TIMEOUT};
+use common::{config_file, http_request, sha256_hex, Gateway, SseClient, EVENT_TIMEOUT};
 use std::time::Duration;
 
 fn json(frame: &common::ws::Frame) -> serde_json::Value {
@@ -364,15 +364,6 @@ fn websockets_authenticate_by_query_token_and_check_the_origin() {
     }
     assert!(seen.iter().any(|v| v["type"] == "ack"), "{seen:?}");
     assert!(seen.iter().any(|v| v["data"] == "by ws"), "{seen:?}");
-}
-
-/// SHA-256 as hex, via the lib's dependency (the test needs the digest of its own key).
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[test]

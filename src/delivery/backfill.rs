@@ -25,12 +25,18 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
         sub.finish_backfill(idx, true, None);
         return;
     };
-    let key = sub.parts()[idx].clone();
+    let Some(key) = sub.part_key(idx) else {
+        sub.finish_backfill(idx, true, None);
+        return;
+    };
     let high = ctx.config().sse.max_queue_bytes / 2;
     let mut settled = false;
     let mut seen = RecentIds::new(ctx.config().kafka.dedup_window);
     loop {
-        if sub.is_finished() || matches!(sub.state(), SubState::CutOff(_) | SubState::Draining) {
+        if sub.is_finished()
+            || !sub.is_live_slot(idx)
+            || matches!(sub.state(), SubState::CutOff(_) | SubState::Draining)
+        {
             break;
         }
         if sub.queued_bytes() >= high.max(1) {

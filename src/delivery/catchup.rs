@@ -138,6 +138,41 @@ impl Cursor {
         }
     }
 
+    /// Add partitions at the end (a subscription added to a running stream).
+    pub fn extend(&mut self, start: &[u64], from_live: &[bool]) {
+        debug_assert_eq!(start.len(), from_live.len());
+        self.next.extend_from_slice(start);
+        self.from_live.extend_from_slice(from_live);
+        if let Some(b) = &mut self.backfill {
+            b.running.extend(std::iter::repeat_n(false, start.len()));
+            b.settled.extend_from_slice(from_live);
+        }
+    }
+
+    /// Keep only the partitions whose `keep` entry is true (in order).
+    pub fn retain(&mut self, keep: &[bool]) {
+        fn filter<T: Copy>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                keep.get(i - 1).copied().unwrap_or(true)
+            });
+        }
+        filter(&mut self.next, keep);
+        filter(&mut self.from_live, keep);
+        if let Some(b) = &mut self.backfill {
+            filter(&mut b.running, keep);
+            filter(&mut b.settled, keep);
+        }
+    }
+
+    /// Whether a backfill task is fetching any partition (it holds a partition index).
+    pub fn backfill_running(&self) -> bool {
+        self.backfill
+            .as_ref()
+            .is_some_and(|b| b.running.iter().any(|&r| r))
+    }
+
     /// Decide partition `idx`'s refill against this shard's `history` of it.
     pub fn step(&mut self, idx: usize, key: &PartitionKey, history: Option<&History>) -> Step {
         if let Some(b) = &self.backfill {

@@ -17,6 +17,7 @@ use super::response::{sse_head, write_bad_request, Response};
 use super::routes::{route, Route};
 use super::session::{self, SessionEnd, SilentPeer};
 use super::sse::SSE;
+use super::subscribe::Topics;
 use super::subscriber::CutOffReason;
 use super::subscriber::Subscriber;
 use super::ws::{self, peer::WsPeer};
@@ -311,7 +312,7 @@ fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>
     if let Err(refused) = subscribe::check_accept(req) {
         return Handled::Respond(refused);
     }
-    match subscribe::open(ctx, req, segment, &principal, &SSE) {
+    match subscribe::open(ctx, req, segment, &principal, &SSE, Topics::Required) {
         Ok(sub) => Handled::Stream(OpenStream {
             sub,
             head: sse_head(ctx.id, Cors::for_request(&ctx.config().http, req)),

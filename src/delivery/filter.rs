@@ -50,6 +50,35 @@ impl EventFilter {
         }))
     }
 
+    /// The same filter from a WebSocket subscribe request's fields: `types` comma-separated,
+    /// `key`, and header name/value pairs; `None` when none is given.
+    pub fn from_fields(
+        types: Option<&str>,
+        key: Option<&str>,
+        headers: impl IntoIterator<Item = (String, String)>,
+    ) -> Option<Self> {
+        let types: Vec<Box<str>> = types
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Into::into)
+            .collect();
+        let key = key.map(|k| Bytes::copy_from_slice(k.as_bytes()));
+        let headers: Vec<(Box<str>, Bytes)> = headers
+            .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase().into(), Bytes::from(v.into_bytes())))
+            .collect();
+        if types.is_empty() && key.is_none() && headers.is_empty() {
+            return None;
+        }
+        Some(Self {
+            types,
+            key,
+            headers,
+        })
+    }
+
     pub fn matches(&self, meta: &EventMeta) -> bool {
         let type_ok = self.types.is_empty()
             || meta

@@ -22,9 +22,9 @@ impl Registry {
     }
 
     pub fn add(&mut self, sub: Rc<Subscriber>) {
-        for (idx, key) in sub.parts().iter().enumerate() {
+        for (idx, key) in sub.live_slots() {
             self.by_part
-                .entry(key.clone())
+                .entry(key)
                 .or_default()
                 .push((idx, sub.clone()));
         }
@@ -33,14 +33,26 @@ impl Registry {
 
     pub fn remove(&mut self, sub: &Subscriber) {
         self.all.remove(&sub.id);
-        for key in sub.parts() {
-            if let Some(list) = self.by_part.get_mut(key) {
+        for (_, key) in sub.live_slots() {
+            if let Some(list) = self.by_part.get_mut(&key) {
                 list.retain(|(_, s)| s.id != sub.id);
                 if list.is_empty() {
-                    self.by_part.remove(key);
+                    self.by_part.remove(&key);
                 }
             }
         }
+    }
+
+    /// Change a registered subscriber's subscriptions with `change` (which may renumber its
+    /// slots): it is taken out of the index by its old slots and put back by its new ones, in
+    /// one step on the shard, so no event is offered to it in between.
+    pub fn relayout<T>(&mut self, sub: &Rc<Subscriber>, change: impl FnOnce() -> T) -> T {
+        self.remove(sub);
+        let out = change();
+        if !sub.is_finished() {
+            self.add(sub.clone());
+        }
+        out
     }
 
     /// Offer a live event to every subscriber of its partition, handing those the writer should

@@ -31,17 +31,26 @@ fn accepts_event_stream(req: &Request) -> bool {
     }
 }
 
+/// Whether a request must name a topic (SSE) or may name none (a WebSocket on plain `/ws`,
+/// which subscribes by message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topics {
+    Required,
+    Optional,
+}
+
 fn topics_of(
     ctx: &ShardContext,
     req: &Request,
     segment: Option<&str>,
+    need: Topics,
 ) -> Result<Vec<String>, Response> {
     let topics = match segment {
         Some(seg) => vec![topic_from_segment(seg)?],
         None => {
             let topics = query::all(req.query(), "topic")
                 .map_err(|e| Response::text(400, format!("query: {e}")))?;
-            if topics.is_empty() {
+            if topics.is_empty() && need == Topics::Required {
                 return Err(Response::text(
                     400,
                     "name at least one topic: /events?topic=a&topic=b",
@@ -53,11 +62,21 @@ fn topics_of(
             topics
         }
     };
+    check_topics(ctx, &topics, 0)?;
+    Ok(topics)
+}
+
+/// Refuse a list of topics to subscribe with duplicates, reserved names, or more than the
+/// per-stream limit counting `already` topics the stream reads.
+pub fn check_topics(ctx: &ShardContext, topics: &[String], already: usize) -> Result<(), Response> {
     let max = ctx.config().sse.max_topics_per_subscription;
-    if topics.len() > max {
+    if already + topics.len() > max {
         return Err(Response::text(
             400,
-            format!("too many topics: {} (at most {max})", topics.len()),
+            format!(
+                "too many topics: {} (at most {max}; see sse.max_topics_per_subscription)",
+                already + topics.len()
+            ),
         ));
     }
     for (i, t) in topics.iter().enumerate() {
@@ -71,7 +90,7 @@ fn topics_of(
             ));
         }
     }
-    Ok(topics)
+    Ok(())
 }
 
 fn last_event_id(req: &Request) -> Result<Option<String>, Response> {
@@ -88,7 +107,7 @@ fn last_event_id(req: &Request) -> Result<Option<String>, Response> {
 }
 
 /// The partitions a subscription to `topics` reads, in cursor order.
-fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionKey>, Response> {
+pub fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionKey>, Response> {
     let mut parts = Vec::new();
     for t in topics {
         let count = match &ctx.kafka {
@@ -124,74 +143,20 @@ pub fn open(
     segment: Option<&str>,
     principal: &Principal,
     framing: &'static dyn StreamFraming,
+    need: Topics,
 ) -> Result<Rc<Subscriber>, Response> {
-    let topics = topics_of(ctx, req, segment)?;
+    let topics = topics_of(ctx, req, segment, need)?;
     // Before anything is read: a resume (Last-Event-ID) gets the same check as a live start.
     ShardPolicy::authorize(principal, Action::Subscribe, &topics).map_err(|d| denied(ctx, &d))?;
     let parts = partitions_of(ctx, &topics)?;
     let filter = EventFilter::from_query(req.query())
         .map_err(|e| Response::text(400, format!("query: {e}")))?;
     let kafka_backed = ctx.kafka.is_some();
-    let histories = ctx.histories.borrow();
-    // Live start: the shard's head of each partition, or, where it holds nothing yet, the first
-    // event that arrives (`from_live`).
-    let live = || -> (Vec<u64>, Vec<bool>) {
-        parts
-            .iter()
-            .map(|k| histories.get(k).map_or((0, true), |h| (h.head(), false)))
-            .unzip()
-    };
-    let mut restart_gaps = Vec::new();
-    let (start, from_live) = match last_event_id(req)? {
-        None => live(),
-        Some(id) => {
-            let cursor = parse_cursor(&id)
-                .map_err(|e| Response::text(400, format!("Last-Event-ID `{id}`: {e}")))?;
-            if cursor.next.len() != parts.len() {
-                return Err(Response::text(
-                    400,
-                    format!(
-                        "Last-Event-ID `{id}` names {} partitions; this subscription reads {}",
-                        cursor.next.len(),
-                        parts.len()
-                    ),
-                ));
-            }
-            ShardMetrics::add(&ctx.metrics().resumes_total, 1);
-            let no_live = vec![false; parts.len()];
-            if cursor.epoch == ctx.epoch() && kafka_backed {
-                // Kafka keeps what this shard does not: fetched back as needed.
-                (cursor.next, no_live)
-            } else if cursor.epoch == ctx.epoch() {
-                // Clamp ids from the future (forged or corrupted) to the live head.
-                let head_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.head());
-                (
-                    cursor
-                        .next
-                        .iter()
-                        .zip(&parts)
-                        .map(|(&n, k)| n.min(head_of(k)))
-                        .collect(),
-                    no_live,
-                )
-            } else {
-                let oldest_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.oldest());
-                for (k, &requested) in parts.iter().zip(&cursor.next) {
-                    restart_gaps.push(Gap {
-                        key: k.clone(),
-                        requested,
-                        oldest: oldest_of(k),
-                    });
-                }
-                if kafka_backed {
-                    live()
-                } else {
-                    (parts.iter().map(oldest_of).collect(), no_live)
-                }
-            }
-        }
-    };
-    drop(histories);
+    let StartAt {
+        start,
+        from_live,
+        restart_gaps,
+    } = start_at(ctx, &parts, last_event_id(req)?.as_deref())?;
     let id = ctx.subscribers.borrow_mut().next_id();
     let sse = &ctx.config().sse;
     let spec = SubscriptionSpec {
@@ -217,4 +182,87 @@ pub fn open(
         sub.push_reset(RESTART_REASON, &restart_gaps);
     }
     Ok(sub)
+}
+
+/// Where a new subscription starts in each of its partitions.
+pub struct StartAt {
+    /// Per partition: the next offset to send.
+    pub start: Vec<u64>,
+    /// Per partition: start at the first event that arrives (see `SubscriptionSpec`).
+    pub from_live: Vec<bool>,
+    /// Partitions whose asked-for events are lost (an id from an earlier run): a `reset`.
+    pub restart_gaps: Vec<Gap>,
+}
+
+/// Position a subscription over `parts` from the id the client holds, or at the live head.
+pub fn start_at(
+    ctx: &ShardContext,
+    parts: &[PartitionKey],
+    last_id: Option<&str>,
+) -> Result<StartAt, Response> {
+    let kafka_backed = ctx.kafka.is_some();
+    let histories = ctx.histories.borrow();
+    // Live start: the shard's head of each partition, or, where it holds nothing yet, the first
+    // event that arrives (`from_live`).
+    let live = || -> (Vec<u64>, Vec<bool>) {
+        parts
+            .iter()
+            .map(|k| histories.get(k).map_or((0, true), |h| (h.head(), false)))
+            .unzip()
+    };
+    let mut restart_gaps = Vec::new();
+    let (start, from_live) = match last_id {
+        None => live(),
+        Some(id) => {
+            let cursor = parse_cursor(id)
+                .map_err(|e| Response::text(400, format!("Last-Event-ID `{id}`: {e}")))?;
+            if cursor.next.len() != parts.len() {
+                return Err(Response::text(
+                    400,
+                    format!(
+                        "Last-Event-ID `{id}` names {} partitions; this subscription reads {}",
+                        cursor.next.len(),
+                        parts.len()
+                    ),
+                ));
+            }
+            ShardMetrics::add(&ctx.metrics().resumes_total, 1);
+            let no_live = vec![false; parts.len()];
+            if cursor.epoch == ctx.epoch() && kafka_backed {
+                // Kafka keeps what this shard does not: fetched back as needed.
+                (cursor.next, no_live)
+            } else if cursor.epoch == ctx.epoch() {
+                // Clamp ids from the future (forged or corrupted) to the live head.
+                let head_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.head());
+                (
+                    cursor
+                        .next
+                        .iter()
+                        .zip(parts)
+                        .map(|(&n, k)| n.min(head_of(k)))
+                        .collect(),
+                    no_live,
+                )
+            } else {
+                let oldest_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.oldest());
+                for (k, &requested) in parts.iter().zip(&cursor.next) {
+                    restart_gaps.push(Gap {
+                        key: k.clone(),
+                        requested,
+                        oldest: oldest_of(k),
+                    });
+                }
+                if kafka_backed {
+                    live()
+                } else {
+                    (parts.iter().map(oldest_of).collect(), no_live)
+                }
+            }
+        }
+    };
+    Ok(StartAt {
+        start,
+        from_live,
+        restart_gaps,
+    })
 }

@@ -25,6 +25,7 @@ use crate::broker::{FramedEvent, PartitionKey};
 use crate::codec::event_id;
 use crate::policy::egress::{EgressLimiter, EgressVerdict};
 use egress::EgressState;
+use layout::Layout;
 
 pub use super::catchup::{Gap, Refill, GAP_REASON, PAST_END_REASON, RESTART_REASON};
 
@@ -134,6 +135,8 @@ const ID_ARENA: usize = 4096;
 /// Everything about a subscriber that changes, behind one `RefCell`.
 struct State {
     phase: SubState,
+    /// The partitions (slots of the cursor) and the subscriptions they belong to.
+    layout: Layout,
     cursor: Cursor,
     queue: FrameQueue,
     waker: Option<Waker>,
@@ -165,14 +168,25 @@ impl State {
     }
 }
 
-/// One subscription.
+/// One stream's subscriptions (one for SSE; any number for a WebSocket subscribing by message).
 pub struct Subscriber {
     pub id: u64,
-    parts: Vec<PartitionKey>,
     epoch: u64,
-    filter: Option<EventFilter>,
     framing: &'static dyn StreamFraming,
     state: RefCell<State>,
+}
+
+/// Why a subscription could not be added to or removed from a running stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChangeError {
+    /// The stream is ending (cut off, draining, or its session is over).
+    Closing,
+    /// The topic is already subscribed on this stream.
+    AlreadySubscribed(String),
+    /// The topic is not subscribed on this stream.
+    NotSubscribed(String),
+    /// The topic was named in the URL together with others: the group ends only as a whole.
+    PartOfUrlGroup(String),
 }
 
 impl Subscriber {
@@ -194,12 +208,11 @@ impl Subscriber {
         debug_assert_eq!(parts.len(), start.len());
         Self {
             id,
-            parts,
             epoch,
-            filter,
             framing,
             state: RefCell::new(State {
                 phase: SubState::CatchingUp,
+                layout: Layout::single(parts, filter),
                 cursor: Cursor::new(start, from_live, kafka_backed),
                 queue: FrameQueue::new(max_queue_bytes),
                 waker: None,
@@ -215,8 +228,27 @@ impl Subscriber {
         }
     }
 
-    pub fn parts(&self) -> &[PartitionKey] {
-        &self.parts
+    /// The slots still subscribed and their partitions (what the registry indexes).
+    pub fn live_slots(&self) -> Vec<(usize, PartitionKey)> {
+        let st = self.state.borrow();
+        st.layout
+            .live_slots()
+            .map(|(slot, key)| (slot, key.clone()))
+            .collect()
+    }
+
+    /// The partition of `slot`, while it is subscribed.
+    pub fn part_key(&self, slot: usize) -> Option<PartitionKey> {
+        let st = self.state.borrow();
+        st.layout
+            .is_live_slot(slot)
+            .then(|| st.layout.parts()[slot].clone())
+    }
+
+    /// The topics subscribed.
+    pub fn topics(&self) -> Vec<String> {
+        let st = self.state.borrow();
+        st.layout.topics().into_iter().map(str::to_owned).collect()
     }
 
     pub fn state(&self) -> SubState {
@@ -231,13 +263,10 @@ impl Subscriber {
         self.state.borrow().queue.is_empty()
     }
 
-    pub fn is_composite(&self) -> bool {
-        self.parts.len() > 1
-    }
-
-    /// The resume id for the current cursor.
-    pub fn cursor_id(&self) -> String {
-        event_id::format_cursor(self.epoch, self.state.borrow().cursor.positions())
+    /// The resume id of the subscription `slot` belongs to, at the current cursor.
+    fn group_cursor_id(&self, st: &State, slot: usize) -> String {
+        let slots = st.layout.group(slot).slots.clone();
+        event_id::format_cursor(self.epoch, &st.cursor.positions()[slots])
     }
 
     /// Remember the session task to wake when there is something to write.
@@ -259,7 +288,8 @@ impl Subscriber {
     fn push_event(&self, st: &mut State, idx: usize, event: &Rc<FramedEvent>, now: Instant) {
         st.event_since_beat = true;
         st.cursor.passed(idx, event.offset);
-        if self
+        let group = st.layout.group(idx);
+        if group
             .filter
             .as_ref()
             .is_some_and(|f| !f.matches(&event.meta))
@@ -271,8 +301,9 @@ impl Subscriber {
             return;
         }
         let wire = self.framing.wire();
-        let chunk = if self.is_composite() && wire != Wire::WsRaw {
-            let id = event_id::format_cursor(self.epoch, st.cursor.positions());
+        let slots = st.layout.group(idx).slots.clone();
+        let chunk = if slots.len() > 1 && wire != Wire::WsRaw {
+            let id = event_id::format_cursor(self.epoch, &st.cursor.positions()[slots]);
             // An SSE id line, or a WebSocket header plus `{"topic":..,"id":..`.
             let room = id.len() + event.key.topic.len() + 48;
             if st.id_arena.capacity() < room {
@@ -306,9 +337,11 @@ impl Subscriber {
             EgressVerdict::Drop => {
                 if egress.dropped == 0 {
                     // Resuming from here replays this event and the ones dropped after it.
+                    let slots = st.layout.group(idx).slots.clone();
                     let mut positions = st.cursor.positions().to_vec();
                     positions[idx] = event.offset;
-                    egress.resume_from = Some(event_id::format_cursor(self.epoch, &positions));
+                    egress.resume_from =
+                        Some(event_id::format_cursor(self.epoch, &positions[slots]));
                 }
                 egress.dropped += 1;
                 egress.dropped_total += 1;
@@ -415,10 +448,21 @@ impl Subscriber {
         st.wake();
     }
 
-    /// Queue a `reset` event saying which partitions lost events; its id is the cursor after it.
+    /// Queue a `reset` event saying which partitions lost events (of one subscription); its
+    /// id is that subscription's cursor after it.
     pub fn push_reset(&self, reason: &str, gaps: &[Gap]) {
-        let id = self.cursor_id();
-        self.push_control(self.framing.reset(reason, gaps, &id));
+        let mut st = self.state.borrow_mut();
+        let slot = gaps.first().and_then(|gap| {
+            st.layout
+                .live_slots()
+                .find(|(_, key)| **key == gap.key)
+                .map(|(slot, _)| slot)
+        });
+        let Some(slot) = slot else { return };
+        let id = self.group_cursor_id(&st, slot);
+        st.queue
+            .push(Chunk::Bytes(self.framing.reset(reason, gaps, &id)));
+        st.wake();
     }
 
     /// End the stream for `why`: drop what is queued (but a partly written frame), say why,
@@ -513,9 +557,14 @@ impl Subscriber {
             return out;
         }
         let mut caught_up = true;
-        for (idx, key) in self.parts.iter().enumerate() {
+        for idx in 0..st.layout.len() {
+            if !st.layout.is_live_slot(idx) {
+                continue;
+            }
+            let key = &st.layout.parts()[idx];
             let history = histories.get(key);
-            match st.cursor.step(idx, key, history) {
+            let key = key.clone();
+            match st.cursor.step(idx, &key, history) {
                 Step::Wait => {
                     caught_up = false;
                     continue;
@@ -530,7 +579,7 @@ impl Subscriber {
                     if let Some(gap) = gap {
                         // Before this partition's replayed events, so the client learns of the
                         // hole where it is.
-                        let id = event_id::format_cursor(self.epoch, st.cursor.positions());
+                        let id = self.group_cursor_id(&st, idx);
                         let reset = self
                             .framing
                             .reset(GAP_REASON, std::slice::from_ref(&gap), &id);
@@ -562,7 +611,7 @@ impl Subscriber {
     /// An event fetched back from the broker for partition `idx` (by a backfill task).
     pub fn push_backfilled(&self, idx: usize, event: &Rc<FramedEvent>, now: Instant) {
         let mut st = self.state.borrow_mut();
-        if event.offset >= st.cursor.next(idx) {
+        if st.layout.is_live_slot(idx) && event.offset >= st.cursor.next(idx) {
             self.push_event(&mut st, idx, event, now);
             st.wake();
         }
@@ -631,6 +680,10 @@ impl Subscriber {
     }
 }
 
+mod change;
 mod egress;
+mod layout;
 #[cfg(test)]
 mod tests;
+
+pub use change::NewSubscription;

@@ -278,3 +278,12 @@ impl Drop for Gateway {
         }
     }
 }
+
+/// SHA-256 as hex: how API keys are written in the config (a test needs its own key's digest).
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -54,7 +54,7 @@ _refusal("H.5", "no Sec-WebSocket-Version", 426, ("Sec-WebSocket-Version", "13")
 _refusal("H.6", "POST instead of GET", 405, ("Allow", "GET"), method="POST")
 _refusal("H.7", "HTTP/1.0", 400, version="HTTP/1.0")
 _refusal("H.8", "no Upgrade header", 400, omit=("Upgrade",))
-_refusal("H.9", "/ws without any topic", 400, path="/ws")
+_refusal("H.9", "/ws without any topic (subscribes by message)", 101, path="/ws")
 _refusal("H.10", "malformed lastEventId", 400, path="/topics/conf/ws?lastEventId=not-an-id")
 _refusal("H.11", "Connection: keep-alive, Upgrade (token list)", 101, headers={"Connection": "keep-alive, Upgrade"})
 
@@ -178,8 +178,28 @@ def _request_case(cid, what, text, want_status, known=None):
         return f"{v.get('type')} {v.get('status')} id={v.get('id')!r}", ok
 
 
-_request_case("J.3", "subscribe op", '{"op":"subscribe","id":"s1","topics":["x"]}', 501)
-_request_case("J.4", "unsubscribe op", '{"op":"unsubscribe","id":7,"topics":["x"]}', 501)
+@case("J.3", "requests", "subscribe, then unsubscribe, by message on plain /ws",
+      "ack naming the topic, then its event; after the unsubscribe ack nothing of it")
+def _(ctx):
+    a, b = topic_of("J.3a"), topic_of("J.3b")
+    with ctx.ws("/ws") as ws:
+        ws.send(json.dumps({"op": "subscribe", "id": "s1", "topics": [a, b]}))
+        ack = recv_json(ws)
+        ctx.publish(a, "A1")
+        first = recv_json(ws)
+        ws.send(json.dumps({"op": "unsubscribe", "id": 7, "topic": a}))
+        gone = recv_json(ws)
+        ctx.publish(a, "A2")
+        ctx.publish(b, "B1")
+        after = recv_json(ws)
+    ok = ack == {"type": "ack", "id": "s1", "topics": [a, b]}
+    ok = ok and (first["topic"], first["data"]) == (a, "A1")
+    ok = ok and gone == {"type": "ack", "id": 7, "topics": [b]}
+    ok = ok and (after["topic"], after["data"]) == (b, "B1")
+    return f"acks {ack.get('topics')} / {gone.get('topics')}; then {first.get('data')}, {after.get('data')}", ok
+
+
+_request_case("J.4", "unsubscribe a topic not subscribed", '{"op":"unsubscribe","id":7,"topics":["x"]}', 404)
 _request_case("J.5", "unknown op", '{"op":"frobnicate","id":[1]}', 400)
 _request_case(
     "J.6",

@@ -137,3 +137,110 @@ fn composite_subscribers_get_their_own_cursor_before_the_shared_body() {
         "id: 7-1.0\ndata: a\n\nid: 7-2.0\ndata: a\n\n"
     );
 }
+
+fn part(topic: &str) -> PartitionKey {
+    PartitionKey {
+        topic: topic.into(),
+        partition: 0,
+    }
+}
+
+fn event_of(key: PartitionKey, offset: u64) -> Rc<FramedEvent> {
+    Rc::new(FramedEvent {
+        key,
+        offset,
+        frame: Bytes::from_static(b"id: x-1\ndata: a\n\n"),
+        id_len: 8,
+        meta: Default::default(),
+        wire: Default::default(),
+    })
+}
+
+fn new_subscription(key: PartitionKey, start: u64) -> NewSubscription {
+    NewSubscription {
+        parts: vec![key],
+        start: vec![start],
+        from_live: vec![false],
+        filter: None,
+        gaps: Vec::new(),
+    }
+}
+
+#[test]
+fn a_subscription_added_to_a_live_stream_catches_up_without_pausing_the_others() {
+    let sub = live_subscriber(1 << 20);
+    let mut histories = HashMap::new();
+    let mut u = History::new(HistoryLimits {
+        max_events: 16,
+        max_bytes: 1 << 20,
+    });
+    for offset in 0..3 {
+        u.append(event_of(part("u"), offset));
+    }
+    histories.insert(part("u"), u);
+    sub.add_subscription(new_subscription(part("u"), 1))
+        .expect("added");
+    assert_eq!(sub.state(), SubState::CatchingUp, "u has events to replay");
+    assert_eq!(
+        sub.add_subscription(new_subscription(part("u"), 0)),
+        Err(ChangeError::AlreadySubscribed("u".into()))
+    );
+    // t's events meanwhile are in the history too: the refill sends them.
+    let mut t = History::new(HistoryLimits {
+        max_events: 16,
+        max_bytes: 1 << 20,
+    });
+    t.append(event(0));
+    histories.insert(key(), t);
+    sub.refill(&histories, 1 << 20, Instant::now());
+    assert_eq!(sub.state(), SubState::Live);
+    assert_eq!(sub.live_slots().len(), 2);
+    // u's two missed events, then t's; each with its own one-partition id (the shared frame).
+    assert_eq!(take_all(&sub).matches("id: x-1\ndata: a").count(), 3);
+    assert_eq!(sub.topics(), ["t", "u"]);
+}
+
+#[test]
+fn removed_slots_keep_their_numbers_while_a_backfill_holds_one() {
+    // Kafka-backed: a resume below this shard's history starts a backfill of that slot.
+    let spec = SubscriptionSpec {
+        parts: vec![part("a")],
+        start: vec![5],
+        from_live: vec![false],
+        filter: None,
+        kafka_backed: true,
+    };
+    let sub = Subscriber::new(1, spec, 0, 1 << 20, &SSE);
+    sub.add_subscription(new_subscription(part("b"), 0))
+        .expect("b");
+    sub.add_subscription(new_subscription(part("c"), 0))
+        .expect("c");
+    let mut histories = HashMap::new();
+    let mut b = History::new(HistoryLimits {
+        max_events: 16,
+        max_bytes: 1 << 20,
+    });
+    b.append(event_of(part("b"), 0));
+    histories.insert(part("b"), b);
+    let refill = sub.refill(&histories, 1 << 20, Instant::now());
+    assert!(
+        refill.backfill.iter().any(|&(slot, _)| slot == 2),
+        "c (slot 2) is fetched back: {refill:?}"
+    );
+    sub.remove_topics(&["b".into()]).expect("b removed");
+    assert!(!sub.is_live_slot(1));
+    assert_eq!(
+        sub.part_key(2),
+        Some(part("c")),
+        "c keeps slot 2 while fetched"
+    );
+    sub.finish_backfill(2, true, Some(0));
+    sub.finish_backfill(0, true, Some(5));
+    // The next change compacts: c moves down to slot 1.
+    sub.remove_topics(&["a".into()]).expect("a removed");
+    assert_eq!(sub.live_slots(), vec![(0, part("c"))]);
+    assert_eq!(
+        sub.remove_topics(&["a".into()]),
+        Err(ChangeError::NotSubscribed("a".into()))
+    );
+}

@@ -4,12 +4,19 @@
 //! -> {"op":"publish","id":"r1","topic":"orders","data":"...","type":"created","key":"k",
 //!     "idempotencyKey":"x","headers":{"tenant":"a"}}
 //! <- {"type":"ack","id":"r1","ids":["..."]}
+//! -> {"op":"subscribe","id":"r2","topic":"orders","lastEventId":"...","type":"created",
+//!     "key":"k","headers":{"tenant":"a"}}            (or "topics":["a","b"], no lastEventId)
+//! <- {"type":"ack","id":"r2","topics":["orders"]}
+//! -> {"op":"unsubscribe","id":"r3","topic":"orders"}  (or "topics")
+//! <- {"type":"ack","id":"r3","topics":[]}
 //! <- {"type":"error","id":"r1","status":403,"message":"..."}
 //! ```
 //!
 //! `id` is the client's request id, echoed as sent (any JSON value). Statuses and messages are
 //! those of the HTTP API. A message with `topic` is an event; one without is one of these
-//! control messages (or `reset` / `dropped`).
+//! control messages (or `reset` / `dropped`). A subscribe's or unsubscribe's ack lists every
+//! topic the connection reads after it; its events follow the ack, and after an
+//! unsubscribe's ack no event of the topic comes.
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -18,6 +25,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::super::publish::{publish, Publication};
+use super::subscriptions::{self, Change};
 use crate::codec::topic::validate_topic;
 use crate::codec::ws::frame::text_frame;
 use crate::delivery::subscriber::{SubState, Subscriber};
@@ -41,24 +49,34 @@ struct Request {
     idempotency_key: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
-    /// Accepted for the subscribe ops (not available yet), so their answer says that.
+    /// Subscribe and unsubscribe: several topics at once.
     #[serde(default)]
     topics: Vec<String>,
+    /// Subscribe: resume the one topic named from this id.
+    last_event_id: Option<String>,
 }
 
 /// An answer's status and message.
-struct Refused {
+pub struct Refused {
     status: u16,
     message: String,
 }
 
 impl Refused {
-    fn new(status: u16, message: impl Into<String>) -> Self {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
         }
     }
+}
+
+/// What a request that succeeded answers.
+enum Ack {
+    /// A publish: the id of each event.
+    Published(Vec<String>),
+    /// A subscribe or unsubscribe: every topic the connection reads now.
+    Subscriptions(Vec<String>),
 }
 
 /// Handle one text message and queue its answer.
@@ -80,7 +98,7 @@ pub async fn handle(
             let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
             match serde_json::from_value::<Request>(value) {
                 Err(e) => (id, Err(Refused::new(400, format!("not a request: {e}")))),
-                Ok(req) => (id, run(ctx, principal, client, req).await),
+                Ok(req) => (id, run(ctx, principal, client, sub, req).await),
             }
         }
     };
@@ -105,13 +123,16 @@ pub fn refuse_busy(sub: &Subscriber, text: &str, limit: usize) {
 }
 
 /// Queue the answer to request `id`, unless the stream is closing.
-fn answer(sub: &Subscriber, id: serde_json::Value, outcome: Result<Vec<String>, Refused>) {
+fn answer(sub: &Subscriber, id: serde_json::Value, outcome: Result<Ack, Refused>) {
     // A stream that is closing has sent (or is sending) its close frame: nothing after it.
     if matches!(sub.state(), SubState::CutOff(_) | SubState::Draining) {
         return;
     }
     let message = match outcome {
-        Ok(ids) => serde_json::json!({"type": "ack", "id": id, "ids": ids}),
+        Ok(Ack::Published(ids)) => serde_json::json!({"type": "ack", "id": id, "ids": ids}),
+        Ok(Ack::Subscriptions(topics)) => {
+            serde_json::json!({"type": "ack", "id": id, "topics": topics})
+        }
         Err(r) => {
             serde_json::json!({"type": "error", "id": id, "status": r.status, "message": r.message})
         }
@@ -123,22 +144,40 @@ async fn run(
     ctx: &ShardContext,
     principal: &Principal,
     client: IpAddr,
+    sub: &Rc<Subscriber>,
     req: Request,
-) -> Result<Vec<String>, Refused> {
+) -> Result<Ack, Refused> {
     match req.op.as_str() {
         "publish" => {
             let publication = publication(req)?;
             publish(ctx, principal, client, publication)
                 .await
+                .map(Ack::Published)
                 .map_err(|resp| Refused::new(resp.status, resp.text_body()))
         }
-        "subscribe" | "unsubscribe" => Err(Refused::new(
-            501,
-            "subscribe and unsubscribe by message are not available yet: name the topics in the URL (/ws?topic=a&topic=b)",
-        )),
+        "subscribe" => {
+            if req.data.is_some() || req.idempotency_key.is_some() {
+                return Err(Refused::new(
+                    400,
+                    "subscribe takes no `data` or `idempotencyKey` (did you mean publish?)",
+                ));
+            }
+            let change = Change {
+                topics: Change::topics(req.topic, req.topics)?,
+                last_event_id: req.last_event_id.filter(|id| !id.is_empty()),
+                types: req.event_type,
+                key: req.key,
+                headers: req.headers,
+            };
+            subscriptions::subscribe(ctx, principal, sub, change).map(Ack::Subscriptions)
+        }
+        "unsubscribe" => {
+            let topics = Change::topics(req.topic, req.topics)?;
+            subscriptions::unsubscribe(ctx, sub, &topics).map(Ack::Subscriptions)
+        }
         other => Err(Refused::new(
             400,
-            format!("unknown op `{other}`; use publish"),
+            format!("unknown op `{other}`; use publish, subscribe or unsubscribe"),
         )),
     }
 }
@@ -153,6 +192,9 @@ fn publication(req: Request) -> Result<Publication, Refused> {
         .ok_or_else(|| Refused::new(400, "publish needs `data` (a string)"))?;
     if !req.topics.is_empty() {
         return Err(Refused::new(400, "publish takes `topic`, not `topics`"));
+    }
+    if req.last_event_id.is_some() {
+        return Err(Refused::new(400, "publish takes no `lastEventId`"));
     }
     Ok(Publication {
         topic,

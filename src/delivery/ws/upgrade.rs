@@ -12,7 +12,7 @@ use crate::codec::ws::handshake::{check_upgrade, write_switching_protocols};
 use crate::delivery::connection::{OpenStream, PeerKind};
 use crate::delivery::cors::Cors;
 use crate::delivery::response::Response;
-use crate::delivery::subscribe;
+use crate::delivery::subscribe::{self, Topics};
 use crate::policy::principal::Principal;
 use crate::shard::context::ShardContext;
 
@@ -56,7 +56,8 @@ pub fn open(
         Mode::Json => &WS_JSON,
         Mode::Raw => &WS_RAW,
     };
-    let sub = subscribe::open(ctx, req, segment, &principal, framing)?;
+    // Plain `/ws` may name no topic: the client subscribes by message.
+    let sub = subscribe::open(ctx, req, segment, &principal, framing, Topics::Optional)?;
     let mut head = Vec::new();
     let shard = ctx.id.to_string();
     write_switching_protocols(
