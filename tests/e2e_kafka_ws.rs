@@ -47,7 +47,7 @@ fn a_topic_resumed_by_message_is_read_back_from_kafka_while_another_runs_live() 
             &mut ws,
             &format!(r#"{{"op":"subscribe","id":1,"topic":"{tb}"}}"#)
         ),
-        [tb.clone()]
+        [tb.as_str()]
     );
     let live = |range: std::ops::Range<i32>| -> Vec<Rec> {
         range.map(|i| Rec::at(0, &format!("b{i}"))).collect()
@@ -62,7 +62,7 @@ fn a_topic_resumed_by_message_is_read_back_from_kafka_while_another_runs_live() 
             &mut ws,
             &format!(r#"{{"op":"subscribe","id":2,"topic":"{ta}","lastEventId":"0-0.0"}}"#)
         ),
-        [tb.clone(), ta.clone()]
+        [tb.as_str(), ta.as_str()]
     );
     produce(&b, &tb, &live(5..10));
     let mut a_seen: Vec<(String, String)> = Vec::new();
@@ -102,7 +102,7 @@ fn a_topic_resumed_by_message_is_read_back_from_kafka_while_another_runs_live() 
             &mut ws,
             &format!(r#"{{"op":"unsubscribe","id":3,"topic":"{tb}"}}"#)
         ),
-        [ta.clone()]
+        [ta.as_str()]
     );
     produce(&b, &tb, &live(10..11));
     produce(&b, &ta, &[Rec::at(1, "a-live")]);
