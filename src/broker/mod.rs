@@ -7,6 +7,7 @@
 //! `FramedEvent`s from fetched records, so delivery does not know which broker it runs on.
 //! [`routing`] is the pure partition -> shard (and key -> partition) mapping; it lives here,
 //! below `shard`, because the Kafka plane needs it too and a layer never imports one above it.
+pub mod durable;
 pub mod embedded;
 pub mod framing;
 pub mod kafka;

@@ -44,6 +44,7 @@ mod error;
 mod model;
 mod overrides;
 mod policy_model;
+mod storage_model;
 mod validate;
 mod validate_policy;
 
@@ -57,6 +58,7 @@ pub use model::{
     MeshConfig, ServerConfig, SseConfig, StartPosition, WsConfig,
 };
 pub use overrides::ENV_PREFIX;
+pub use storage_model::{FsyncPolicy, StorageConfig, StorageMode};
 pub use policy_model::{
     AnonymousMode, ApiKeyConfig, AuthConfig, EgressMode, JwtKeyConfig, LimitsConfig, Rate,
 };

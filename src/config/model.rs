@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use super::policy_model::{AuthConfig, LimitsConfig};
+use super::storage_model::StorageConfig;
 
 /// One mebibyte, the unit several byte limits are written in.
 const MIB: usize = 1024 * 1024;
@@ -26,6 +27,8 @@ pub struct Config {
     pub ws: WsConfig,
     /// `[memory_broker]`: the embedded in-memory broker and its resume history.
     pub memory_broker: MemoryBrokerConfig,
+    /// `[storage]`: the embedded broker's log on disk (or memory only).
+    pub storage: StorageConfig,
     /// `[mesh]`: the shard-to-shard ring mesh.
     pub mesh: MeshConfig,
     /// `[log]`: logging.
