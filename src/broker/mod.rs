@@ -10,6 +10,7 @@
 pub mod embedded;
 pub mod framing;
 pub mod kafka;
+pub mod log;
 pub mod memory;
 pub mod routing;
 pub mod wire;
