@@ -8,6 +8,17 @@ pub mod broker {
     pub use crate::broker::memory::History;
     pub use crate::broker::{EventMeta, FramedEvent, PartitionKey};
 
+    /// The durable log's on-disk format, for the `log_record` bench and the `log_segment` fuzz
+    /// target.
+    pub mod log {
+        pub use crate::broker::log::{
+            decode, encode, encoded_len, index_name, list_segments, log_name, parse_name,
+            scan_segment, scan_segment_with, Corruption, Decoded, EncodeError, HeaderIter, Headers,
+            IndexEntry, IndexError, Record, RecordRef, RecordView, Records, ScanOutcome, ScanStop,
+            SegmentFileKind, SegmentFiles, SparseIndex, MAX_RECORD_LEN,
+        };
+    }
+
     /// The Kafka broker plane, driven directly by `tests/kafka_plane.rs`.
     pub mod kafka {
         pub use crate::broker::kafka::{

@@ -11,6 +11,7 @@ pub mod durable;
 pub mod embedded;
 pub mod framing;
 pub mod kafka;
+pub mod log;
 pub mod memory;
 pub mod routing;
 pub mod wire;
