@@ -33,6 +33,12 @@ fn main() -> ExitCode {
     let shards = config.effective_shards();
     let broker = if config.kafka.enabled() {
         format!("kafka {}", config.kafka.bootstrap.join(","))
+    } else if config.storage.durable() {
+        format!(
+            "embedded, durable in {} (fsync {:?})",
+            config.storage.data_dir.display(),
+            config.storage.fsync
+        )
     } else {
         "embedded in-memory".to_owned()
     };

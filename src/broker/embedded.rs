@@ -47,6 +47,44 @@ impl OwnedPartition {
         }
         Assigned::New(offset)
     }
+
+    /// Continue a partition recovered from disk: its next offset and the idempotency keys of
+    /// its newest events (oldest first).
+    pub fn restore<'a>(
+        next_offset: u64,
+        keys: impl IntoIterator<Item = (u64, &'a str)>,
+        keep_keys: usize,
+    ) -> Self {
+        let mut p = Self {
+            next_offset,
+            ..Self::default()
+        };
+        for (offset, k) in keys {
+            let k: Box<str> = k.into();
+            p.keys.insert(k.clone(), offset);
+            p.key_order.push_back((offset, k));
+            while p.key_order.len() > keep_keys.max(1) {
+                if let Some((_, old)) = p.key_order.pop_front() {
+                    p.keys.remove(&old);
+                }
+            }
+        }
+        p
+    }
+
+    /// Forget every offset from `next` on (events that were never written): they are given
+    /// out again, and their idempotency keys are free again.
+    pub fn rollback(&mut self, next: u64) {
+        if next >= self.next_offset {
+            return;
+        }
+        self.next_offset = next;
+        while self.key_order.back().is_some_and(|(o, _)| *o >= next) {
+            if let Some((_, k)) = self.key_order.pop_back() {
+                self.keys.remove(&k);
+            }
+        }
+    }
 }
 
 /// The partitions this shard owns.
@@ -62,6 +100,8 @@ pub struct EmbeddedBroker {
 pub struct Appended {
     pub ids: Vec<String>,
     pub framed: Vec<FramedEvent>,
+    /// Per new event: its offset and the index of its item (for the durable log).
+    pub new: Vec<(u64, usize)>,
 }
 
 impl EmbeddedBroker {
@@ -69,6 +109,24 @@ impl EmbeddedBroker {
         Self {
             partitions: HashMap::new(),
             keep_keys,
+        }
+    }
+
+    /// Continue partition `key` from its recovered state.
+    pub fn restore<'a>(
+        &mut self,
+        key: PartitionKey,
+        next_offset: u64,
+        keys: impl IntoIterator<Item = (u64, &'a str)>,
+    ) {
+        let partition = OwnedPartition::restore(next_offset, keys, self.keep_keys);
+        self.partitions.insert(key, partition);
+    }
+
+    /// Give offsets from `next` on in partition `key` out again (they were never written).
+    pub fn rollback(&mut self, key: &PartitionKey, next: u64) {
+        if let Some(p) = self.partitions.get_mut(key) {
+            p.rollback(next);
         }
     }
 
@@ -84,12 +142,22 @@ impl EmbeddedBroker {
         let mut out = Appended {
             ids: Vec::with_capacity(items.len()),
             framed: Vec::with_capacity(items.len()),
+            new: Vec::with_capacity(items.len()),
         };
-        for item in items {
+        let first_new = partition.next_offset;
+        for (i, item) in items.iter().enumerate() {
             let offset = match partition.assign(item.idempotency_key.as_deref(), self.keep_keys) {
                 Assigned::Duplicate(offset) => offset,
                 Assigned::New(offset) => {
-                    out.framed.push(framer.frame(key, offset, item)?);
+                    match framer.frame(key, offset, item) {
+                        Ok(framed) => out.framed.push(framed),
+                        Err(e) => {
+                            // None of this call's events happened.
+                            partition.rollback(first_new);
+                            return Err(e);
+                        }
+                    }
+                    out.new.push((offset, i));
                     offset
                 }
             };

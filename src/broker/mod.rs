@@ -120,6 +120,10 @@ pub enum PublishError {
     /// The event cannot be framed (should have been caught when the request was read).
     #[error("{0}")]
     Invalid(String),
+    /// The durable log could not write it (disk full, I/O error): nothing was acknowledged
+    /// or delivered. Retrying later may help.
+    #[error("storage: {0}; nothing was written, retry later")]
+    Storage(String),
 }
 
 /// An error a client will see: it says which HTTP status answers it and whether a retry may
@@ -135,7 +139,7 @@ impl Refusal for PublishError {
     /// for an event that cannot be framed.
     fn status(&self) -> u16 {
         match self {
-            Self::Busy(_) | Self::ShuttingDown => 503,
+            Self::Busy(_) | Self::ShuttingDown | Self::Storage(_) => 503,
             Self::Invalid(_) => 400,
         }
     }
@@ -144,7 +148,7 @@ impl Refusal for PublishError {
     /// this process will not take the event; the publisher should go to another instance.
     fn retry_after(&self) -> Option<u32> {
         match self {
-            Self::Busy(_) => Some(1),
+            Self::Busy(_) | Self::Storage(_) => Some(1),
             Self::ShuttingDown | Self::Invalid(_) => None,
         }
     }

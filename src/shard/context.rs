@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::broker::durable::recovery::Recovered;
 use crate::broker::embedded::EmbeddedBroker;
+use crate::broker::log::RecordRef;
 use crate::broker::framing::Framer;
 use crate::broker::memory::{History, HistoryLimits};
 use crate::broker::routing::shard_for;
@@ -16,6 +18,7 @@ use crate::config::Config;
 use crate::delivery::registry::Registry;
 use crate::delivery::writer::Writer;
 use crate::policy::engine::{Policy, ShardPolicy};
+use crate::shard::commit::DurableLog;
 use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
@@ -34,6 +37,14 @@ pub struct Shared {
 }
 
 type Reply = Result<Vec<String>, PublishError>;
+
+/// Who waits for a publish's answer: a connection task on this shard, or another shard that
+/// forwarded the publish to this owner.
+#[derive(Clone, Copy, Debug)]
+pub enum ReplyTo {
+    Local(u64),
+    Remote { from: usize, request_id: u64 },
+}
 
 /// One shard.
 pub struct ShardContext {
@@ -58,11 +69,18 @@ pub struct ShardContext {
     publish_replies: Replies<Reply>,
     /// The shard's end of its Kafka broker plane, when Kafka is configured.
     pub kafka: Option<KafkaLink>,
+    /// The durable log of the partitions this shard owns (`storage.mode = "durable"`).
+    pub durable: Option<DurableLog>,
     round_robin: Cell<u32>,
 }
 
 impl ShardContext {
-    pub fn new(shared: Arc<Shared>, mesh: MeshEndpoint, kafka: Option<KafkaLink>) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        mesh: MeshEndpoint,
+        kafka: Option<KafkaLink>,
+        durable: Option<DurableLog>,
+    ) -> Self {
         let id = mesh.shard();
         let peers = mesh.shards().saturating_sub(1);
         // Idempotency keys are remembered as long as the history keeps their events.
@@ -85,7 +103,49 @@ impl ShardContext {
             framer: RefCell::new(Framer::new(epoch)),
             publish_replies: Replies::default(),
             kafka,
+            durable,
             round_robin: Cell::new(0),
+        }
+    }
+
+    /// Take over what recovery found on disk: every partition's newest events into this
+    /// shard's history (so resumes and live starts see the log's head), and for the
+    /// partitions this shard owns, the next offset and the idempotency keys.
+    pub fn restore(&self, recovered: &Recovered) {
+        let limits = self.history_limits();
+        let mut histories = self.histories.borrow_mut();
+        let mut framer = self.framer.borrow_mut();
+        let mut embedded = self.embedded.borrow_mut();
+        for p in &recovered.partitions {
+            for record in &p.tail {
+                let item = PublishItem {
+                    event_type: record.event_type.clone(),
+                    idempotency_key: record.idempotency_key.clone(),
+                    data: record.data.clone(),
+                    key: record.key.clone(),
+                    headers: record.headers.clone(),
+                };
+                match framer.frame(&p.key, record.offset, &item) {
+                    Ok(event) => histories
+                        .entry(p.key.clone())
+                        .or_insert_with(|| History::new(limits))
+                        .append(Rc::new(event)),
+                    Err(e) => tracing::warn!(
+                        topic = %p.key.topic,
+                        partition = p.key.partition,
+                        offset = record.offset,
+                        error = %e,
+                        "recovered event cannot be framed; skipped"
+                    ),
+                }
+            }
+            if shard_for(&p.key.topic, p.key.partition, self.shards()) == self.id {
+                let keys = p
+                    .tail
+                    .iter()
+                    .filter_map(|r| r.idempotency_key.as_deref().map(|k| (r.offset, k)));
+                embedded.restore(p.key.clone(), p.next_offset, keys);
+            }
         }
     }
 
@@ -140,10 +200,16 @@ impl ShardContext {
             return Err(PublishError::ShuttingDown);
         }
         let owner = shard_for(&key.topic, key.partition, self.shards());
-        if owner == self.id {
-            return self.append_as_owner(&key, &items);
-        }
         let request_id = self.publish_replies.register();
+        if owner == self.id {
+            // Answered at once in memory mode; after the disk, by the commit task, when durable.
+            self.append_as_owner(&key, &items, ReplyTo::Local(request_id));
+            return self
+                .publish_replies
+                .wait(request_id)
+                .await
+                .unwrap_or(Err(PublishError::ShuttingDown));
+        }
         {
             let mut mesh = self.mesh.borrow_mut();
             if mesh.max_backlog() >= self.config().mesh.max_backlog {
@@ -184,8 +250,24 @@ impl ShardContext {
         self.shutdown.trigger();
     }
 
-    /// Give each item its offset, frame it once and fan it out to every shard.
-    fn append_as_owner(&self, key: &PartitionKey, items: &[PublishItem]) -> Reply {
+    /// Give each item its offset, frame it once and fan it out to every shard, then answer
+    /// `reply`. With the durable log, the fan-out and the answer wait for the disk (the
+    /// commit task, `shard::commit`).
+    fn append_as_owner(&self, key: &PartitionKey, items: &[PublishItem], reply: ReplyTo) {
+        match self.append_checked(key, items, reply) {
+            Ok(Some(ids)) => self.reply(reply, Ok(ids)),
+            Ok(None) => {}
+            Err(e) => self.reply(reply, Err(e)),
+        }
+    }
+
+    /// The append itself: `Some(ids)` when done, `None` when queued for the disk.
+    fn append_checked(
+        &self,
+        key: &PartitionKey,
+        items: &[PublishItem],
+        reply: ReplyTo,
+    ) -> Result<Option<Vec<String>>, PublishError> {
         // Checked at the owner, whichever shard read the request: once the flag is up this shard
         // may have fenced its peers already, and an event appended now could reach a shard that
         // has closed its streams (see `DrainBarrier`). Refusing is always safe.
@@ -199,10 +281,44 @@ impl ShardContext {
             self.embedded
                 .borrow_mut()
                 .append(key, items, &mut self.framer.borrow_mut())?;
-        for event in appended.framed {
-            self.broadcast(event);
+        let Some(log) = &self.durable else {
+            for event in appended.framed {
+                self.broadcast(event);
+            }
+            return Ok(Some(appended.ids));
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let records = appended
+            .new
+            .iter()
+            .map(|&(offset, i)| RecordRef::from_publish(offset, now_ms, &items[i]));
+        let first_new = appended.new.first().map(|&(offset, _)| offset);
+        if let Err(e) = log.append(key, records, appended.framed, appended.ids, reply) {
+            if let Some(first) = first_new {
+                self.rollback_offsets(key, first);
+            }
+            return Err(e);
         }
-        Ok(appended.ids)
+        Ok(None)
+    }
+
+    /// Answer a publish, on this shard or back over the mesh to the one that forwarded it.
+    pub fn reply(&self, to: ReplyTo, result: Reply) {
+        match to {
+            ReplyTo::Local(id) => self.publish_replies.complete(id, result),
+            ReplyTo::Remote { from, request_id } => {
+                let mut mesh = self.mesh.borrow_mut();
+                mesh.send(from, MeshMsg::PublishDone { request_id, result });
+                mesh.ring_pending();
+            }
+        }
+    }
+
+    /// Give the offsets of `key` from `first` on out again (they were never written).
+    pub fn rollback_offsets(&self, key: &PartitionKey, first: u64) {
+        self.embedded.borrow_mut().rollback(key, first);
     }
 
     /// Frame events with this shard's arena (Kafka records, backfilled events).
@@ -228,16 +344,11 @@ impl ShardContext {
         match msg {
             MeshMsg::Event(event) => self.on_event(event),
             MeshMsg::Publish(req) => {
-                let result = self.append_as_owner(&req.key, &req.items);
-                let mut mesh = self.mesh.borrow_mut();
-                mesh.send(
-                    req.from,
-                    MeshMsg::PublishDone {
-                        request_id: req.request_id,
-                        result,
-                    },
-                );
-                mesh.ring_pending();
+                let reply = ReplyTo::Remote {
+                    from: req.from,
+                    request_id: req.request_id,
+                };
+                self.append_as_owner(&req.key, &req.items, reply);
             }
             MeshMsg::PublishDone { request_id, result } => {
                 self.publish_replies.complete(request_id, result);

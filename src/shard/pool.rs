@@ -12,6 +12,7 @@ use super::context::{ShardContext, Shared};
 use super::kafka_link::{self, KafkaLink};
 use super::mesh::{build_mesh, Doorbell, MeshEndpoint};
 use super::shutdown::GlobalShutdown;
+use crate::broker::durable::recovery::Recovered;
 use crate::broker::kafka::{check_bootstrap, KafkaError, KafkaPlane};
 use crate::config::Config;
 use crate::delivery::listener::accept_loop;
@@ -35,6 +36,8 @@ pub enum PoolError {
     Kafka(#[from] KafkaError),
     #[error("{0}")]
     Policy(String),
+    #[error("{0}")]
+    Storage(#[from] crate::broker::durable::StorageError),
 }
 
 /// The epoch stamped into ids when events come from Kafka.
@@ -45,6 +48,8 @@ pub struct Gateway {
     shared: Arc<Shared>,
     bells: Arc<[Doorbell]>,
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
+    /// The durable log's directory, locked while the gateway runs.
+    _data_dir: Option<crate::broker::durable::data_dir::DataDir>,
 }
 
 impl Gateway {
@@ -59,11 +64,16 @@ impl Gateway {
         };
         // Keys and ACLs first: a bad key file should stop the start before anything listens.
         let policy = Policy::from_config(&config, shards).map_err(PoolError::Policy)?;
+        // Recovered before any shard starts: appends continue where the log ends.
+        let storage = super::storage::open(&config)?;
         let (endpoints, bells) = build_mesh(shards, config.mesh.ring_capacity);
-        // Kafka offsets outlive the process, so ids need no incarnation; the embedded broker's
-        // do not, so its ids carry its start time.
+        // Kafka offsets outlive the process, so ids need no incarnation; the durable log's
+        // epoch is its identity (kept in its directory); the memory broker's ids carry its
+        // start time.
         let epoch = if config.kafka.enabled() {
             KAFKA_EPOCH
+        } else if let Some(s) = &storage {
+            s.dir.identity().epoch
         } else {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -103,9 +113,13 @@ impl Gateway {
             let shard = endpoint.shard();
             let shared2 = shared.clone();
             let ready = ready_tx.clone();
+            let restore = storage.as_ref().map(|s| Restore {
+                root: s.dir.path().to_owned(),
+                recovered: s.recovered.clone(),
+            });
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpus[shard % cpus.len()]))
                 .name(&format!("shard-{shard}"))
-                .spawn(move || shard_main(shared2, endpoint, plane, ready))
+                .spawn(move || shard_main(shared2, endpoint, plane, restore, ready))
                 .map_err(|e| PoolError::Executor {
                     shard,
                     message: e.to_string(),
@@ -117,6 +131,7 @@ impl Gateway {
             shared,
             bells,
             handles,
+            _data_dir: storage.map(|s| s.dir),
         };
         for _ in 0..shards {
             match ready_rx.recv() {
@@ -202,16 +217,33 @@ impl ShutdownHandle {
     }
 }
 
+/// What a shard takes over from the recovered durable log.
+struct Restore {
+    root: std::path::PathBuf,
+    recovered: Arc<Recovered>,
+}
+
 async fn shard_main(
     shared: Arc<Shared>,
     endpoint: MeshEndpoint,
     plane: Option<KafkaPlane>,
+    restore: Option<Restore>,
     ready: mpsc::Sender<Result<usize, PoolError>>,
 ) {
     let shard = endpoint.shard();
+    let shards = endpoint.shards();
     let addr = shared.config.server.listen;
     let link = plane.map(|p| KafkaLink::new(p, &shared.config.kafka));
-    let ctx = Rc::new(ShardContext::new(shared, endpoint, link));
+    let durable = restore.as_ref().map(|r| {
+        super::storage::durable_for_shard(&shared.config, &r.root, shard, shards, &r.recovered)
+    });
+    let ctx = Rc::new(ShardContext::new(shared, endpoint, link, durable));
+    if let Some(r) = restore {
+        ctx.restore(&r.recovered);
+        // The recovered tails are in the histories now: let go of this shard's reference.
+        drop(r);
+        glommio::spawn_local(super::commit::run(ctx.clone())).detach();
+    }
     let listener = match TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) => {
@@ -258,6 +290,11 @@ async fn mesh_loop(ctx: Rc<ShardContext>) {
     loop {
         bell.reset();
         if ctx.shared.shutdown.is_requested() && !ctx.shutdown.is_triggered() {
+            // Publishes waiting for the disk are acknowledged and fanned out before the fence:
+            // their events are ahead of it in every ring (appends are refused from now on).
+            if let Some(log) = &ctx.durable {
+                super::commit::idle(log).await;
+            }
             ctx.begin_shutdown();
         }
         let n = ctx.mesh.borrow_mut().drain_into(&mut batch, 1024);

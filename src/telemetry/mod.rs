@@ -90,6 +90,22 @@ counters! {
     kafka_broker_up: "gauge",
     /// 1 once this shard knows the partitions of every configured Kafka topic.
     kafka_topics_ready: "gauge",
+    /// Events written to the durable log by this shard (the owner of their partition).
+    storage_records_written_total: "counter",
+    /// Bytes of records written to the durable log.
+    storage_bytes_written_total: "counter",
+    /// Flushes of the durable log (one per partition written per group commit).
+    storage_flushes_total: "counter",
+    /// fdatasync calls on the durable log.
+    storage_fsyncs_total: "counter",
+    /// Microseconds spent in fdatasync (divide by `storage_fsyncs_total` for the mean).
+    storage_fsync_micros_total: "counter",
+    /// Writes or syncs of the durable log that failed (disk full, I/O error); each refuses
+    /// the publishes it carried with 503.
+    storage_errors_total: "counter",
+    /// 1 while this shard's last write to the durable log failed (reads go on; publishes to
+    /// its partitions get 503 until a write succeeds again).
+    storage_failing: "gauge",
 }
 
 impl ShardMetrics {

@@ -13,6 +13,8 @@
 //! shard's commit queue (`shard::commit`): after the `fdatasync` that covers it (`batch`), or
 //! after the write (`interval`, with a sync every `storage.fsync_interval_ms`).
 pub mod data_dir;
+pub mod partition_log;
+pub mod recovery;
 
 
 
