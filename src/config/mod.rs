@@ -58,10 +58,10 @@ pub use model::{
     MeshConfig, ServerConfig, SseConfig, StartPosition, WsConfig,
 };
 pub use overrides::ENV_PREFIX;
-pub use storage_model::{FsyncPolicy, StorageConfig, StorageMode};
 pub use policy_model::{
     AnonymousMode, ApiKeyConfig, AuthConfig, EgressMode, JwtKeyConfig, LimitsConfig, Rate,
 };
+pub use storage_model::{FsyncPolicy, StorageConfig, StorageMode};
 pub use validate::{online_cpus, MAX_PARTITIONS, MAX_SHARDS, MIN_RING_CAPACITY};
 
 use clap::Parser;

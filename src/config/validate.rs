@@ -307,6 +307,25 @@ fn check_kafka_topic(topic: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+impl Config {
+    fn validate_storage(&self) -> Result<(), ConfigError> {
+        let st = &self.storage;
+        at_least("storage.segment_bytes", st.segment_bytes, 64 * 1024)?;
+        at_least("storage.index_interval_bytes", st.index_interval_bytes, 512)?;
+        at_least("storage.fsync_interval_ms", st.fsync_interval_ms, 1)?;
+        if st.durable() && self.kafka.enabled() {
+            return Err(invalid(
+                "storage.mode",
+                "the durable embedded log and [kafka] exclude each other: with Kafka, Kafka is the log (set storage.mode = \"memory\")".to_owned(),
+            ));
+        }
+        if st.durable() && st.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty".to_owned()));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,24 +503,5 @@ mod tests {
         assert_eq!(config.effective_shards(), online_cpus());
         config.server.shards = 3;
         assert_eq!(config.effective_shards(), 3);
-    }
-}
-
-impl Config {
-    fn validate_storage(&self) -> Result<(), ConfigError> {
-        let st = &self.storage;
-        at_least("storage.segment_bytes", st.segment_bytes, 64 * 1024)?;
-        at_least("storage.index_interval_bytes", st.index_interval_bytes, 512)?;
-        at_least("storage.fsync_interval_ms", st.fsync_interval_ms, 1)?;
-        if st.durable() && self.kafka.enabled() {
-            return Err(invalid(
-                "storage.mode",
-                "the durable embedded log and [kafka] exclude each other: with Kafka, Kafka is the log (set storage.mode = \"memory\")".to_owned(),
-            ));
-        }
-        if st.durable() && st.data_dir.as_os_str().is_empty() {
-            return Err(invalid("storage.data_dir", "must not be empty".to_owned()));
-        }
-        Ok(())
     }
 }

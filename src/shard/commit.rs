@@ -113,9 +113,36 @@ impl DurableLog {
         !self.busy.get() && self.queue.borrow().is_empty()
     }
 
-    /// Bytes on disk of each partition this shard owns (for metrics and tests).
-    pub fn partition_bytes(&self, key: &PartitionKey) -> Option<u64> {
-        self.logs.borrow().get(key).map(PartitionLog::bytes)
+    /// Delete the whole segments `[storage]` retention no longer keeps, in every partition
+    /// this shard owns; returns how many files were removed.
+    pub async fn expire(&self, max_bytes: u64, max_age_ms: u64) -> usize {
+        let min_timestamp = (max_age_ms > 0).then(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            now - max_age_ms as i64
+        });
+        let doomed: Vec<std::path::PathBuf> = self
+            .logs
+            .borrow_mut()
+            .values_mut()
+            .flat_map(|l| l.expire(max_bytes, min_timestamp))
+            .collect();
+        let mut removed = 0;
+        for path in doomed {
+            match glommio::io::remove(&path)
+                .await
+                .map_err(std::io::Error::from)
+            {
+                Ok(()) => removed += 1,
+                // An index may never have been written (it is a cache).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "retention: cannot remove")
+                }
+            }
+        }
+        removed
     }
 
     fn wait_for_work(&self) -> impl Future<Output = ()> + '_ {
@@ -342,11 +369,38 @@ async fn sync_every(ctx: Rc<ShardContext>) {
     }
 }
 
-/// A future that is ready once `log` is idle (polled every millisecond: drains are rare).
-pub fn idle(log: &DurableLog) -> impl Future<Output = ()> + '_ {
-    async move {
-        while !log.is_idle() {
-            glommio::timer::sleep(Duration::from_millis(1)).await;
+/// Apply `[storage]` retention: after each commit that sealed a segment is not needed (a
+/// timer is enough at these sizes), every quarter of `retention_ms` (between 100 ms and 10 s).
+pub async fn retention_loop(ctx: Rc<ShardContext>) {
+    let Some(log) = ctx.durable.as_ref() else {
+        return;
+    };
+    let st = &ctx.config().storage;
+    let (max_bytes, max_age) = (st.retention_bytes, st.retention_ms);
+    if max_bytes == 0 && max_age == 0 {
+        return;
+    }
+    let every = Duration::from_millis(if max_age == 0 {
+        10_000
+    } else {
+        (max_age / 4).clamp(100, 10_000)
+    });
+    while !ctx.shutdown.is_triggered() {
+        glommio::timer::sleep(every).await;
+        let removed = log.expire(max_bytes, max_age).await;
+        if removed > 0 {
+            tracing::info!(
+                shard = ctx.id,
+                files = removed,
+                "retention removed old segments"
+            );
         }
+    }
+}
+
+/// A future that is ready once `log` is idle (polled every millisecond: drains are rare).
+pub async fn idle(log: &DurableLog) {
+    while !log.is_idle() {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
     }
 }

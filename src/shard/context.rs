@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::broker::durable::recovery::Recovered;
 use crate::broker::embedded::EmbeddedBroker;
-use crate::broker::log::RecordRef;
 use crate::broker::framing::Framer;
+use crate::broker::log::RecordRef;
 use crate::broker::memory::{History, HistoryLimits};
 use crate::broker::routing::shard_for;
 use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};

@@ -243,6 +243,7 @@ async fn shard_main(
         // The recovered tails are in the histories now: let go of this shard's reference.
         drop(r);
         glommio::spawn_local(super::commit::run(ctx.clone())).detach();
+        glommio::spawn_local(super::commit::retention_loop(ctx.clone())).detach();
     }
     let listener = match TcpListener::bind(addr) {
         Ok(l) => l,

@@ -163,6 +163,19 @@ impl Gateway {
         );
     }
 
+    /// Kills the process with SIGKILL (a crash: nothing runs on the way out) and waits for it.
+    pub fn kill9(&mut self) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("run kill: {e}"));
+        assert!(status.success(), "kill -KILL {} failed", self.child.id());
+        assert!(
+            self.wait_exit(Duration::from_secs(10)).is_some(),
+            "not dead after SIGKILL"
+        );
+    }
+
     /// Waits up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;

@@ -94,17 +94,14 @@ impl DataDir {
     pub fn identity(&self) -> Identity {
         self.identity
     }
-
-    /// The directory of one partition's segments.
-    pub fn partition_dir(&self, topic: &str, partition: u32) -> PathBuf {
-        partition_dir(&self.path, topic, partition)
-    }
 }
 
 /// The directory of one partition's segments under data directory `root`.
 pub fn partition_dir(root: &Path, topic: &str, partition: u32) -> PathBuf {
     // Topic names are `[A-Za-z0-9._-]`, never `.` or `..` (codec::topic): safe path parts.
-    root.join(TOPICS_DIR).join(topic).join(partition.to_string())
+    root.join(TOPICS_DIR)
+        .join(topic)
+        .join(partition.to_string())
 }
 
 fn has_entries(dir: &Path) -> bool {
@@ -161,14 +158,12 @@ fn read_identity(dir: &Path) -> Result<Option<Identity>, StorageError> {
             })
         }
     };
-    parse_identity(&text)
-        .map(Some)
-        .ok_or_else(|| {
-            StorageError::Identity(format!(
-                "{} is not a Sluicegate log identity (expected `{MAGIC}`, `epoch N`, `partitions N`)",
-                path.display()
-            ))
-        })
+    parse_identity(&text).map(Some).ok_or_else(|| {
+        StorageError::Identity(format!(
+            "{} is not a Sluicegate log identity (expected `{MAGIC}`, `epoch N`, `partitions N`)",
+            path.display()
+        ))
+    })
 }
 
 /// `sluicegate-log 1`, `epoch N`, `partitions N`, one per line.
@@ -233,7 +228,13 @@ mod tests {
         let epoch = first.identity().epoch;
         drop(first);
         let again = DataDir::open(&dir, 2).expect("reopen");
-        assert_eq!(again.identity(), Identity { epoch, partitions: 2 });
+        assert_eq!(
+            again.identity(),
+            Identity {
+                epoch,
+                partitions: 2
+            }
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -263,7 +264,10 @@ mod tests {
         assert!(err.to_string().contains("no identity file"), "{err}");
         std::fs::write(dir.join(IDENTITY_FILE), "something else\n").expect("write");
         let err = DataDir::open(&dir, 1).expect_err("not ours");
-        assert!(err.to_string().contains("not a Sluicegate log identity"), "{err}");
+        assert!(
+            err.to_string().contains("not a Sluicegate log identity"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -16,8 +16,6 @@ pub mod data_dir;
 pub mod partition_log;
 pub mod recovery;
 
-
-
 /// Why the log cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -125,15 +125,6 @@ impl PartitionLog {
         self.pending_records.clear();
     }
 
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// The file appended to, for syncs.
-    pub fn active_file(&self) -> Option<Rc<DmaFile>> {
-        self.active.as_ref().map(|a| a.file.clone())
-    }
-
     /// Every segment, oldest first (the active one last), as written so far.
     pub fn segments(&self) -> impl Iterator<Item = &SegmentMeta> {
         self.sealed
@@ -223,10 +214,6 @@ impl PartitionLog {
             removed.push(self.dir.join(index_name(oldest.base_offset)));
         }
         removed
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

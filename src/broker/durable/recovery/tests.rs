@@ -4,10 +4,8 @@ use crate::broker::log::{encode, RecordRef};
 use std::path::PathBuf;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "sluicegate-recovery-{name}-{}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("sluicegate-recovery-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -44,7 +42,7 @@ const TAIL: TailLimits = TailLimits {
 
 fn open(dir: &Path) -> (DataDir, PathBuf) {
     let data = DataDir::open(dir, 1).expect("open");
-    let part = data.partition_dir("t", 0);
+    let part = crate::broker::durable::data_dir::partition_dir(data.path(), "t", 0);
     std::fs::create_dir_all(&part).expect("mkdir");
     (data, part)
 }
@@ -69,8 +67,13 @@ fn a_torn_tail_is_cut_at_the_last_whole_record_and_appending_continues_after_it(
     let p = &out.partitions[0];
     assert_eq!(p.next_offset, 4);
     assert_eq!(datas(p), ["e0", "e1", "e2", "e3"]);
-    assert_eq!(out.damaged_bytes, 5, "the torn record's bytes; zeroes are padding");
-    let on_disk = std::fs::metadata(part.join(log_name(0))).expect("stat").len();
+    assert_eq!(
+        out.damaged_bytes, 5,
+        "the torn record's bytes; zeroes are padding"
+    );
+    let on_disk = std::fs::metadata(part.join(log_name(0)))
+        .expect("stat")
+        .len();
     assert_eq!(on_disk, starts[4] as u64, "cut at the last whole record");
     assert!(part.join(index_name(0)).exists(), "index written");
     let _ = std::fs::remove_dir_all(&dir);
@@ -109,7 +112,10 @@ fn a_deleted_or_damaged_index_is_rebuilt_and_segments_continue_in_order() {
     std::fs::remove_file(part.join(index_name(0))).expect("rm");
     std::fs::write(part.join(index_name(40)), b"garbage").expect("damage");
     let out = recover(&data, TAIL, 64).expect("again");
-    assert_eq!(std::fs::read(part.join(index_name(0))).expect("index"), built);
+    assert_eq!(
+        std::fs::read(part.join(index_name(0))).expect("index"),
+        built
+    );
     let p = &out.partitions[0];
     assert_eq!(p.segments.len(), 2);
     assert_eq!(p.next_offset, 50);
