@@ -1,5 +1,5 @@
 //! A subscription's cursor and its catch-up: where each partition stands, whether the events it
-//! still needs come from this shard's history, from the broker (a backfill, Kafka only) or are
+//! still needs come from this shard's history, from the log (a backfill: Kafka or the durable embedded log) or are
 //! gone (a `reset`), and when it has caught up and turns live.
 //!
 //! Pure bookkeeping over `History`: no queue, no socket, no runtime. The subscriber drives it
@@ -54,7 +54,7 @@ pub struct Refill {
     pub backfill: Vec<(usize, u64)>,
 }
 
-/// Per-partition backfill bookkeeping of a Kafka-backed subscription.
+/// Per-partition backfill bookkeeping of a log-backed subscription.
 #[derive(Debug, Default)]
 struct BackfillState {
     /// A backfill task is fetching this partition.
@@ -85,16 +85,16 @@ pub struct Cursor {
     /// Per partition: no position asked for and no history when subscribed, so the first event
     /// this shard holds is where the subscription starts (not offset 0).
     from_live: Vec<bool>,
-    /// `Some` with Kafka (missing events are fetched back), `None` with the embedded broker
+    /// `Some` with a log (Kafka, durable log: missing events are read back), `None` in memory mode
     /// (they are gone: `reset`).
     backfill: Option<BackfillState>,
 }
 
 impl Cursor {
-    pub fn new(start: Vec<u64>, from_live: Vec<bool>, kafka_backed: bool) -> Self {
+    pub fn new(start: Vec<u64>, from_live: Vec<bool>, log_backed: bool) -> Self {
         let n = start.len();
         debug_assert_eq!(n, from_live.len());
-        let backfill = kafka_backed.then(|| BackfillState {
+        let backfill = log_backed.then(|| BackfillState {
             running: vec![false; n],
             settled: from_live.clone(),
         });

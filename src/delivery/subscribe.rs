@@ -151,7 +151,9 @@ pub fn open(
     let parts = partitions_of(ctx, &topics)?;
     let filter = EventFilter::from_query(req.query())
         .map_err(|e| Response::text(400, format!("query: {e}")))?;
-    let kafka_backed = ctx.kafka.is_some();
+    // What this shard's history lacks is read back from the log: Kafka or the durable
+    // embedded log.
+    let log_backed = ctx.kafka.is_some() || ctx.durable.is_some();
     let StartAt {
         start,
         from_live,
@@ -164,7 +166,7 @@ pub fn open(
         start,
         from_live,
         filter,
-        kafka_backed,
+        log_backed,
     };
     let sub = Rc::new(Subscriber::new(
         id,
@@ -232,7 +234,8 @@ pub fn start_at(
                 // Kafka keeps what this shard does not: fetched back as needed.
                 (cursor.next, no_live)
             } else if cursor.epoch == ctx.epoch() {
-                // Clamp ids from the future (forged or corrupted) to the live head.
+                // Clamp ids from the future (forged or corrupted) to the live head. (The
+                // durable log's head is every shard's history head: restored at start.)
                 let head_of = |k: &PartitionKey| histories.get(k).map_or(0, |h| h.head());
                 (
                     cursor

@@ -110,8 +110,9 @@ pub struct SubscriptionSpec {
     /// first event that arrives is where it starts.
     pub from_live: Vec<bool>,
     pub filter: Option<EventFilter>,
-    /// Events missing from the shard's history are fetched back from Kafka (else: `reset`).
-    pub kafka_backed: bool,
+    /// Events missing from the shard's history are read back from the log, Kafka or the
+    /// durable embedded log (else, memory only: `reset`).
+    pub log_backed: bool,
 }
 
 impl SubscriptionSpec {
@@ -123,7 +124,7 @@ impl SubscriptionSpec {
             start: vec![0; n],
             from_live: vec![true; n],
             filter: None,
-            kafka_backed: false,
+            log_backed: false,
         }
     }
 }
@@ -203,7 +204,7 @@ impl Subscriber {
             start,
             from_live,
             filter,
-            kafka_backed,
+            log_backed,
         } = spec;
         debug_assert_eq!(parts.len(), start.len());
         Self {
@@ -213,7 +214,7 @@ impl Subscriber {
             state: RefCell::new(State {
                 phase: SubState::CatchingUp,
                 layout: Layout::single(parts, filter),
-                cursor: Cursor::new(start, from_live, kafka_backed),
+                cursor: Cursor::new(start, from_live, log_backed),
                 queue: FrameQueue::new(max_queue_bytes),
                 waker: None,
                 finished: false,

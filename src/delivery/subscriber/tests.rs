@@ -97,7 +97,7 @@ fn drain_while_catching_up_waits_for_the_history_head() {
         start: vec![0],
         from_live: vec![false],
         filter: None,
-        kafka_backed: false,
+        log_backed: false,
     };
     let sub = Subscriber::new(1, spec, 7, 1 << 20, &SSE);
     sub.drain(500);
@@ -208,7 +208,7 @@ fn removed_slots_keep_their_numbers_while_a_backfill_holds_one() {
         start: vec![5],
         from_live: vec![false],
         filter: None,
-        kafka_backed: true,
+        log_backed: true,
     };
     let sub = Subscriber::new(1, spec, 0, 1 << 20, &SSE);
     sub.add_subscription(new_subscription(part("b"), 0))
