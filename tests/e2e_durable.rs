@@ -223,3 +223,132 @@ fn a_data_directory_is_locked_and_a_changed_partition_count_refused() {
     assert!(err.contains("partitions = 2"), "{err}");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// A durable config with a short history (so resumes read the disk) and small segments.
+fn small_config(data_dir: &Path, storage_extra: &str) -> String {
+    config_file(&format!(
+        "[storage]\nmode = \"durable\"\ndata_dir = \"{}\"\nsegment_bytes = 65536\n\
+         index_interval_bytes = 1024\n{storage_extra}\n[memory_broker]\nhistory_events = 20\n",
+        data_dir.display()
+    ))
+}
+
+/// Publish `n` events `e{i}` of about 200 bytes to topic `t` in batches (NDJSON: one request
+/// per 100 events); their ids in order.
+fn publish_many(gw: &Gateway, n: usize) -> Vec<String> {
+    let pad = "x".repeat(190);
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let body: String = chunk.iter().map(|i| format!("e{i} {pad}\n")).collect();
+        let r = http_request(
+            gw.addr(),
+            "POST",
+            "/topics/t/events",
+            &[("Content-Type", "application/x-ndjson")],
+            body.as_bytes(),
+        )
+        .expect("publish");
+        assert_eq!(r.status, 200, "{}", r.text());
+        ids.extend(common::parse_ids(&r.text()).expect("ids"));
+    }
+    ids
+}
+
+/// Events `e{first}`, `e{first + 1}`, ... in order (the first one out of place is reported).
+fn assert_in_sequence(events: &[common::ParsedEvent], first: usize) {
+    for (i, ev) in events.iter().enumerate() {
+        assert_eq!(
+            index_of(&ev.data),
+            first + i,
+            "event {i} of {}",
+            events.len()
+        );
+    }
+}
+
+fn index_of(data: &str) -> usize {
+    data.strip_prefix('e')
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+#[test]
+fn a_resume_older_than_the_history_reads_the_disk_across_segments_and_restarts() {
+    let data_dir = scratch("backfill");
+    let cfg = small_config(&data_dir, "retention_bytes = 0");
+    let mut gw = Gateway::start(&["--config", &cfg, "--shards", "2"]);
+    let ids = publish_many(&gw, 1500);
+    let segments = std::fs::read_dir(data_dir.join("topics/t/0"))
+        .expect("partition dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        })
+        .count();
+    assert!(
+        segments >= 4,
+        "1500 x 200 B spans several 64 KiB segments: {segments}"
+    );
+    // The history holds the last 20: from event 10 on comes from disk, then from memory.
+    let mut sub = SseClient::connect(gw.addr(), "/topics/t/events", &[("Last-Event-ID", &ids[9])]);
+    let got = sub.expect_events(1490, EVENT_WAIT);
+    assert_in_sequence(&got, 10);
+    assert_eq!(got[0].last_event_id, ids[10]);
+    assert_eq!(got[1489].last_event_id, ids[1499]);
+    drop(sub);
+    gw.kill9();
+    let gw = Gateway::start(&["--config", &cfg, "--shards", "2"]);
+    let mut sub = SseClient::connect(
+        gw.addr(),
+        "/topics/t/events",
+        &[("Last-Event-ID", &ids[700])],
+    );
+    let got = sub.expect_events(799, EVENT_WAIT);
+    assert_in_sequence(&got, 701);
+    let more = publish_many(&gw, 1);
+    let live = sub.expect_events(1, EVENT_WAIT);
+    assert_eq!(live[0].last_event_id, more[0], "then live");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
+fn retention_deletes_whole_old_segments_and_an_older_resume_gets_a_reset() {
+    let data_dir = scratch("retention");
+    let cfg = small_config(&data_dir, "retention_bytes = 150000");
+    let gw = Gateway::start(&["--config", &cfg]);
+    let ids = publish_many(&gw, 1500);
+    let dir = data_dir.join("topics/t/0");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let total = || -> u64 {
+        std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    while total() > 150_000 + 65_536 + 4096 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(total() <= 150_000 + 65_536 + 4096, "kept {} bytes", total());
+    let mut sub = SseClient::connect(gw.addr(), "/topics/t/events", &[("Last-Event-ID", &ids[0])]);
+    let first = sub.next_event(EVENT_WAIT).expect("reset");
+    assert_eq!(first.event_type, "reset", "{first:?}");
+    assert!(first.data.contains("no longer retained"), "{}", first.data);
+    let next = sub
+        .next_event(EVENT_WAIT)
+        .expect("the oldest retained event");
+    let oldest = index_of(&next.data);
+    assert!(
+        oldest > 1 && oldest < 1480,
+        "resumed at the oldest retained event: {oldest}"
+    );
+    let rest = sub.expect_events(1499 - oldest, EVENT_WAIT);
+    assert_eq!(index_of(&rest[rest.len() - 1].data), 1499);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod cors;
 pub mod filter;
 pub mod listener;
+pub mod log_backfill;
 pub mod policy_gate;
 pub mod publish;
 pub mod queue;

@@ -15,10 +15,10 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
-use crate::delivery::backfill;
 use crate::delivery::queue::MAX_SLICES;
 use crate::delivery::sendmsg::AttachedSocket;
 use crate::delivery::subscriber::{CutOffReason, SubState, Subscriber};
+use crate::delivery::{backfill, log_backfill};
 use crate::shard::context::ShardContext;
 use crate::telemetry::ShardMetrics;
 
@@ -134,8 +134,14 @@ pub async fn run(
                     ShardMetrics::add(&metrics.resets_total, 1);
                 }
                 for (idx, from) in refill.backfill {
-                    glommio::spawn_local(backfill::run(ctx.clone(), sub.clone(), idx, from))
-                        .detach();
+                    // Read back from the log: Kafka, or the durable embedded log.
+                    if ctx.kafka.is_some() {
+                        glommio::spawn_local(backfill::run(ctx.clone(), sub.clone(), idx, from))
+                            .detach();
+                    } else {
+                        let task = log_backfill::run(ctx.clone(), sub.clone(), idx, from);
+                        glommio::spawn_local(task).detach();
+                    }
                 }
             }
             if sub.is_queue_empty() {

@@ -47,6 +47,8 @@ pub struct DurableLog {
     waker: RefCell<Option<Waker>>,
     /// The commit task is writing: a drain waits for it.
     busy: Cell<bool>,
+    /// A segment was sealed since retention last looked.
+    sealed_since_expire: Cell<bool>,
 }
 
 impl DurableLog {
@@ -65,6 +67,7 @@ impl DurableLog {
             unsynced: RefCell::new(Vec::new()),
             waker: RefCell::new(None),
             busy: Cell::new(false),
+            sealed_since_expire: Cell::new(false),
         }
     }
 
@@ -106,6 +109,15 @@ impl DurableLog {
             w.wake();
         }
         Ok(())
+    }
+
+    /// The data directory (every shard reads partitions back from it).
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
+    pub fn index_interval(&self) -> u32 {
+        self.settings.index_interval
     }
 
     /// Nothing queued and no commit running (a drain waits for this before fencing).
@@ -170,6 +182,10 @@ pub async fn run(ctx: Rc<ShardContext>) {
         log.wait_for_work().await;
         log.busy.set(true);
         commit_turn(&ctx, log).await;
+        if log.sealed_since_expire.replace(false) {
+            // A segment was sealed: retention may delete old ones now, not at its next tick.
+            glommio::spawn_local(expire_now(ctx.clone())).detach();
+        }
         log.busy.set(false);
         if ctx.shutdown.is_triggered() && log.queue.borrow().is_empty() {
             // Nothing more can be appended (appends are refused once shutdown is requested).
@@ -213,6 +229,9 @@ async fn commit_turn(ctx: &ShardContext, log: &DurableLog) {
                 if let Some(Err(e)) = finished {
                     failed.insert(key, e.to_string());
                 } else {
+                    if let Some(Ok(true)) = finished {
+                        log.sealed_since_expire.set(true);
+                    }
                     ShardMetrics::add(&metrics.storage_flushes_total, 1);
                     ShardMetrics::add(&metrics.storage_records_written_total, records as u64);
                     ShardMetrics::add(&metrics.storage_bytes_written_total, bytes as u64);
@@ -395,6 +414,25 @@ pub async fn retention_loop(ctx: Rc<ShardContext>) {
                 "retention removed old segments"
             );
         }
+    }
+}
+
+/// Apply retention once (after a segment was sealed).
+async fn expire_now(ctx: Rc<ShardContext>) {
+    let Some(log) = ctx.durable.as_ref() else {
+        return;
+    };
+    let st = &ctx.config().storage;
+    if st.retention_bytes == 0 && st.retention_ms == 0 {
+        return;
+    }
+    let removed = log.expire(st.retention_bytes, st.retention_ms).await;
+    if removed > 0 {
+        tracing::info!(
+            shard = ctx.id,
+            files = removed,
+            "retention removed old segments"
+        );
     }
 }
 

@@ -118,13 +118,7 @@ impl ShardContext {
         let mut embedded = self.embedded.borrow_mut();
         for p in &recovered.partitions {
             for record in &p.tail {
-                let item = PublishItem {
-                    event_type: record.event_type.clone(),
-                    idempotency_key: record.idempotency_key.clone(),
-                    data: record.data.clone(),
-                    key: record.key.clone(),
-                    headers: record.headers.clone(),
-                };
+                let item = crate::broker::durable::publish_item(record);
                 match framer.frame(&p.key, record.offset, &item) {
                     Ok(event) => histories
                         .entry(p.key.clone())

@@ -8,12 +8,14 @@
 //! - [`partition_log`]: the owner's writer of one partition, with glommio's direct I/O
 //!   (`DmaFile`): records are appended to an in-memory tail; a flush rewrites the partial last
 //!   block and writes the new ones, aligned; full segments are sealed and a new one started.
+//! - [`reader`]: reading a partition back on any shard (a resume older than the history).
 //!
 //! When a publish counts as written (and is acknowledged and delivered) is decided by the
 //! shard's commit queue (`shard::commit`): after the `fdatasync` that covers it (`batch`), or
 //! after the write (`interval`, with a sync every `storage.fsync_interval_ms`).
 pub mod data_dir;
 pub mod partition_log;
+pub mod reader;
 pub mod recovery;
 
 /// Why the log cannot be opened or written.
@@ -29,4 +31,15 @@ pub enum StorageError {
     Locked(String),
     #[error("storage: {0}")]
     Identity(String),
+}
+
+/// A record read back from the log as the publish it was (to frame it like a new event).
+pub fn publish_item(record: &crate::broker::log::Record) -> crate::broker::PublishItem {
+    crate::broker::PublishItem {
+        event_type: record.event_type.clone(),
+        idempotency_key: record.idempotency_key.clone(),
+        data: record.data.clone(),
+        key: record.key.clone(),
+        headers: record.headers.clone(),
+    }
 }

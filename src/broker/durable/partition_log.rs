@@ -181,19 +181,21 @@ impl PartitionLog {
 
     /// Record a flush's outcome. On an error the records it carried are lost (their publishes
     /// are refused); the segment is as before, and the next flush rewrites from there.
-    pub fn finish_flush(&mut self, done: std::io::Result<Flushed>) -> std::io::Result<()> {
+    /// Returns whether a segment was sealed (retention may have work).
+    pub fn finish_flush(&mut self, done: std::io::Result<Flushed>) -> std::io::Result<bool> {
         let flushed = done?;
         self.dir_ready = true;
         self.reopen = None;
-        if let Some(sealed) = flushed.sealed {
-            self.sealed.push(sealed);
+        let sealed = flushed.sealed.is_some();
+        if let Some(meta) = flushed.sealed {
+            self.sealed.push(meta);
         }
         self.active = Some(Active {
             file: flushed.file,
             meta: flushed.meta,
             block: flushed.block,
         });
-        Ok(())
+        Ok(sealed)
     }
 
     /// Delete whole sealed segments, oldest first, while the partition is over `max_bytes`
