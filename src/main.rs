@@ -1,7 +1,7 @@
 //! The `sluicegate` binary: load config, start the shards, drain on SIGTERM/SIGINT.
 use std::process::ExitCode;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::Signals;
 use sluicegate::config::{Config, LoadOutcome};
 use sluicegate::Gateway;
@@ -29,6 +29,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A write past the file-size limit (RLIMIT_FSIZE) must fail with EFBIG, answered 503 by
+    // the durable log, not kill the process: a handler replaces SIGXFSZ's default action.
+    if let Err(e) = signal_hook::flag::register(
+        SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    ) {
+        eprintln!("sluicegate: cannot install the SIGXFSZ handler: {e}");
+        return ExitCode::FAILURE;
+    }
     let listen = config.server.listen;
     let shards = config.effective_shards();
     let broker = if config.kafka.enabled() {

@@ -352,3 +352,150 @@ fn retention_deletes_whole_old_segments_and_an_older_resume_gets_a_reset() {
     assert_eq!(index_of(&rest[rest.len() - 1].data), 1499);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[test]
+fn a_full_disk_refuses_publishes_with_503_keeps_reads_going_and_loses_nothing_acknowledged() {
+    let data_dir = scratch("full");
+    let cfg = durable_config(&data_dir, 1, "");
+    // A file-size limit stands in for a full disk: the segment cannot grow past ~120 KB.
+    let mut gw = Gateway::start_under(&["prlimit", "--fsize=120000", "--"], &["--config", &cfg]);
+    let mut sub = SseClient::connect(gw.addr(), "/topics/t/events", &[]);
+    let pad = "y".repeat(1000);
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..400 {
+        let r = http_request(
+            gw.addr(),
+            "POST",
+            "/topics/t/events",
+            &[],
+            format!("f{i} {pad}").as_bytes(),
+        )
+        .expect("publish");
+        if r.status == 200 {
+            acked.push(i);
+        } else {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("the disk filled up before 400 KB");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("storage"), "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        acked.len() > 50,
+        "{} acknowledged before the limit",
+        acked.len()
+    );
+    // Every acknowledged event reached the subscriber; nothing refused did.
+    let got = sub.expect_events(acked.len(), EVENT_WAIT);
+    for (ev, i) in got.iter().zip(&acked) {
+        assert!(
+            ev.data.starts_with(&format!("f{i} ")),
+            "{} vs f{i}",
+            &ev.data[..10]
+        );
+    }
+    assert!(
+        sub.next_event(Duration::from_millis(300)).is_none(),
+        "a refused event was delivered"
+    );
+    let ready = http_request(gw.addr(), "GET", "/readyz", &[], b"").expect("readyz");
+    assert_eq!(ready.status, 503);
+    assert!(ready.text().contains("durable log"), "{}", ready.text());
+    let metrics = http_request(gw.addr(), "GET", "/metrics", &[], b"")
+        .expect("metrics")
+        .text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sluicegate_storage_errors_total") && !l.ends_with(" 0")),
+        "storage errors counted"
+    );
+    // Reads go on: a new subscriber resumes from the first event.
+    let first_id = got[0].last_event_id.clone();
+    let mut reader = SseClient::connect(
+        gw.addr(),
+        "/topics/t/events",
+        &[("Last-Event-ID", &first_id)],
+    );
+    reader.expect_events(acked.len() - 1, EVENT_WAIT);
+    gw.kill9();
+    // Restarted without the limit: exactly the acknowledged events, then new ones.
+    let gw = Gateway::start(&["--config", &cfg]);
+    let epoch = first_id.split('-').next().expect("epoch").to_owned();
+    let mut all = SseClient::connect(
+        gw.addr(),
+        "/topics/t/events",
+        &[("Last-Event-ID", &format!("{epoch}-0"))],
+    );
+    let stored = all.expect_events(acked.len(), EVENT_WAIT);
+    assert_eq!(stored.len(), acked.len());
+    assert!(
+        all.next_event(Duration::from_millis(300)).is_none(),
+        "a refused event came back"
+    );
+    gw.publish("t", "after");
+    assert_eq!(all.expect_events(1, EVENT_WAIT)[0].data, "after");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// The one segment file of partition 0 of topic `t`.
+fn only_segment(data_dir: &Path) -> PathBuf {
+    data_dir.join("topics/t/0/00000000000000000000.log")
+}
+
+#[test]
+fn damaged_segments_lose_only_what_is_damaged_and_the_gateway_says_so() {
+    let data_dir = scratch("damage");
+    let cfg = durable_config(&data_dir, 1, "");
+    let mut gw = Gateway::start(&["--config", &cfg]);
+    let ids: Vec<String> = (0..10).map(|i| gw.publish("t", &format!("d{i}"))).collect();
+    gw.sigterm();
+    assert!(gw.wait_exit(Duration::from_secs(10)).is_some());
+    let segment = only_segment(&data_dir);
+    let mut bytes = std::fs::read(&segment).expect("segment");
+    // Flip a byte inside the fourth record's data, and cut the last record in half.
+    let at = bytes
+        .windows(2)
+        .position(|w| w == b"d3")
+        .expect("d3 in the segment");
+    bytes[at] ^= 0x20;
+    let last = bytes.windows(2).rposition(|w| w == b"d9").expect("d9");
+    bytes.truncate(last);
+    std::fs::write(&segment, &bytes).expect("damage");
+    std::fs::remove_file(data_dir.join("topics/t/0/00000000000000000000.idx")).ok();
+
+    let mut gw = Gateway::start(&["--config", &cfg]);
+    let log = gw.log();
+    assert!(log.contains("dropped one damaged record"), "{log}");
+    assert!(log.contains("dropped a torn or damaged tail"), "{log}");
+    let epoch = ids[0].split('-').next().expect("epoch").to_owned();
+    let mut all = SseClient::connect(
+        gw.addr(),
+        "/topics/t/events",
+        &[("Last-Event-ID", &format!("{epoch}-0"))],
+    );
+    let got: Vec<String> = all
+        .expect_events(8, EVENT_WAIT)
+        .into_iter()
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(got, ["d0", "d1", "d2", "d4", "d5", "d6", "d7", "d8"]);
+    // Appending continues after the last whole record, with the next offset.
+    let next = gw.publish("t", "d9-again");
+    assert_eq!(
+        next, ids[9],
+        "d9 was lost, so its offset is given out again"
+    );
+    assert!(
+        data_dir
+            .join("topics/t/0/00000000000000000000.idx")
+            .exists(),
+        "the index was rebuilt"
+    );
+    gw.sigterm();
+    let _ = gw.wait_exit(Duration::from_secs(10));
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

@@ -71,6 +71,11 @@ impl Gateway {
     /// `args` sets it) and waits until `GET /healthz` answers 200. Panics with the gateway's log
     /// when it does not start.
     pub fn start(args: &[&str]) -> Gateway {
+        Self::start_under(&[], args)
+    }
+
+    /// [`Gateway::start`], run through `prefix` (e.g. `prlimit --fsize=N --`).
+    pub fn start_under(prefix: &[&str], args: &[&str]) -> Gateway {
         let dir = scratch_dir();
         let log_path = dir.join("gateway.log");
         let log = File::create(&log_path).expect("create gateway log");
@@ -81,7 +86,14 @@ impl Gateway {
         let bin = std::env::var_os("SLUICEGATE_E2E_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluicegate")));
-        let mut cmd = Command::new(&bin);
+        let mut cmd = match prefix.split_first() {
+            None => Command::new(&bin),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(&bin);
+                c
+            }
+        };
         cmd.arg("--listen").arg(addr.to_string());
         if !args
             .iter()

@@ -350,11 +350,18 @@ impl FlushJob {
         let new_len = meta.len + self.bytes.len() as u64;
         let block_start = (file.align_down(new_len) - start) as usize;
         let next_block = buf.as_bytes()[block_start..total].to_vec();
-        let written = file.write_at(buf, start).await.map_err(glommio_io)?;
-        if written < size {
-            return Err(std::io::Error::other(format!(
-                "short write: {written} of {size} bytes at {start}"
-            )));
+        let failure = match file.write_at(buf, start).await.map_err(glommio_io) {
+            Ok(n) if n >= size => None,
+            Ok(n) => Some(std::io::Error::other(format!(
+                "short write: {n} of {size} bytes at {start}"
+            ))),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failure {
+            // Part of it may be on disk (a short write at a file-size limit): cut it off, so no
+            // record of a refused publish can come back at recovery.
+            let _ = file.truncate(meta.len).await;
+            return Err(e);
         }
         let mut position = meta.len;
         for r in &self.records {
