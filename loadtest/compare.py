@@ -114,7 +114,9 @@ class Server:
             self.spawn([SLUICEGATE, "--listen", self.sub_addr, "--shards", "1", "--cpus", "0",
                         "--set", "sse.heartbeat_ms=%d" % (HEARTBEAT_S * 1000),
                         "--set", "ws.ping_interval_ms=%d" % (HEARTBEAT_S * 1000),
-                        "--set", "log.level=warn"], os.path.join(t, "sluicegate.log"), 0)
+                        "--set", "log.level=warn",
+                        # Like the peers' stores: in memory (durability has its own figures).
+                        "--set", "storage.mode=memory"], os.path.join(t, "sluicegate.log"), 0)
         elif self.name == "nchan":
             for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
                 os.makedirs(os.path.join(t, d))

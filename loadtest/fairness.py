@@ -103,7 +103,7 @@ def main():
     port = free_port()
     server = subprocess.Popen(
         ["taskset", "-c", "0", args.bin, "--listen", f"127.0.0.1:{port}", "--shards", "1",
-         "--set", "sse.heartbeat_ms=60000"],
+         "--set", "sse.heartbeat_ms=60000", "--set", "storage.mode=memory"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = []
     try:

@@ -152,7 +152,8 @@ def run(binary, pattern, args):
     limit = f"{{per_s={args.rate},burst={args.burst}}}"
     server = subprocess.Popen(
         ["taskset", "-c", SERVER_CPU, binary, "--listen", f"127.0.0.1:{port}", "--shards", "2",
-         "--set", f"limits.publish_events={limit}", *args.server_arg],
+         "--set", f"limits.publish_events={limit}", "--set", "storage.mode=memory",
+         *args.server_arg],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port, server)

@@ -71,7 +71,8 @@ def run_one(binary, loadtest, subs, rate, secs, extra=()):
     port = free_port()
     server = subprocess.Popen(
         ["taskset", "-c", SERVER_CPU, binary, "--listen", f"127.0.0.1:{port}", "--shards", "1",
-         "--set", "http.max_connections_per_shard=100000", "--set", "sse.heartbeat_ms=60000", *extra],
+         "--set", "http.max_connections_per_shard=100000", "--set", "sse.heartbeat_ms=60000",
+         "--set", "storage.mode=memory", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port, server)

@@ -104,7 +104,14 @@ fn port_in_use_is_a_clear_start_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_sluicegate"))
-        .args(["--listen", &addr, "--shards", "1"])
+        .args([
+            "--listen",
+            &addr,
+            "--shards",
+            "1",
+            "--set",
+            "storage.mode=memory",
+        ])
         .output()
         .expect("run the binary");
     assert!(!out.status.success());

@@ -80,7 +80,13 @@ fn resume_from_newest_id_replays_nothing() {
 
 #[test]
 fn resume_past_history_gets_reset_then_oldest_held() {
-    let gw = Gateway::start(&["--set", "memory_broker.history_events=5"]);
+    // Memory mode: the history is all there is (the durable log reads older events back).
+    let gw = Gateway::start(&[
+        "--set",
+        "memory_broker.history_events=5",
+        "--set",
+        "storage.mode=memory",
+    ]);
     let first = gw.publish("short", "e0");
     for i in 1..=20 {
         gw.publish("short", &format!("e{i}"));

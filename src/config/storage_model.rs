@@ -32,7 +32,8 @@ pub enum FsyncPolicy {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// `durable` (a log on disk) or `memory`. Default `memory`.
+    /// `durable` (a log on disk) or `memory`. Default `durable`. Not used with `[kafka]`:
+    /// Kafka is the log then.
     pub mode: StorageMode,
     /// Directory of the log, created if missing; relative paths are from the working directory.
     /// One gateway at a time (a lock file). Default `sluicegate-data`.
@@ -57,7 +58,7 @@ pub struct StorageConfig {
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
-            mode: StorageMode::Memory,
+            mode: StorageMode::Durable,
             data_dir: PathBuf::from("sluicegate-data"),
             fsync: FsyncPolicy::Batch,
             fsync_interval_ms: 100,

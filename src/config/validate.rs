@@ -313,12 +313,6 @@ impl Config {
         at_least("storage.segment_bytes", st.segment_bytes, 64 * 1024)?;
         at_least("storage.index_interval_bytes", st.index_interval_bytes, 512)?;
         at_least("storage.fsync_interval_ms", st.fsync_interval_ms, 1)?;
-        if st.durable() && self.kafka.enabled() {
-            return Err(invalid(
-                "storage.mode",
-                "the durable embedded log and [kafka] exclude each other: with Kafka, Kafka is the log (set storage.mode = \"memory\")".to_owned(),
-            ));
-        }
         if st.durable() && st.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty".to_owned()));
         }

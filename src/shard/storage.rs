@@ -21,7 +21,8 @@ pub struct OpenedStorage {
 /// Open, lock and recover the data directory when `storage.mode = "durable"`.
 pub fn open(config: &Config) -> Result<Option<OpenedStorage>, StorageError> {
     let storage = &config.storage;
-    if !storage.durable() {
+    if !storage.durable() || config.kafka.enabled() {
+        // With Kafka, Kafka is the log: the embedded broker and its storage are not used.
         return Ok(None);
     }
     let dir = DataDir::open(&storage.data_dir, config.memory_broker.partitions)?;
