@@ -9,8 +9,8 @@
 //!   property-test and bench.
 //! - [`shard`]: the executor pool (one glommio executor per core), the N×N ring mesh between
 //!   shards, shutdown.
-//! - [`broker`]: where events come from and are kept for resume (the embedded broker, Kafka),
-//!   and the pure routing of partitions to shards.
+//! - [`broker`]: where events come from and are kept for resume (the embedded broker and its
+//!   durable log on disk, Kafka), and the pure routing of partitions to shards.
 //! - [`delivery`]: per-connection sessions: the HTTP request loop, publish, and the pieces every
 //!   streaming transport is made of (queue, catch-up cursor, registry, writer), with SSE's
 //!   session and framing under `delivery::sse`.
