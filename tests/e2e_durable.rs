@@ -197,29 +197,29 @@ fn ids_and_idempotency_keys_outlive_a_restart() {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
+/// Start the gateway with config file `cfg`, expecting it to refuse; its stderr.
+fn start_error(cfg: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluicegate"))
+        .args(["--listen", "127.0.0.1:0", "--config", cfg])
+        .output()
+        .expect("run the gateway");
+    assert!(!out.status.success(), "started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_data_directory_is_locked_and_a_changed_partition_count_refused() {
     let data_dir = scratch("lock");
     let cfg = durable_config(&data_dir, 2, "");
-    let _running = Gateway::start(&["--config", &cfg]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluicegate"))
-        .args(["--listen", "127.0.0.1:0", "--config", &cfg])
-        .output()
-        .expect("run a second gateway");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let running = Gateway::start(&["--config", &cfg]);
+    let err = start_error(&cfg);
     assert!(err.contains("in use by another gateway"), "{err}");
-    drop(_running);
+    drop(running);
     let other = config_file(&format!(
         "[storage]\nmode = \"durable\"\ndata_dir = \"{}\"\n[memory_broker]\npartitions = 3\n",
         data_dir.display()
     ));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluicegate"))
-        .args(["--listen", "127.0.0.1:0", "--config", &other])
-        .output()
-        .expect("run with another partition count");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_error(&other);
     assert!(err.contains("partitions = 2"), "{err}");
     let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::kafka::{broker, create_topic, kafka_gateway_from, produce, unique, Rec};
-use common::ws::{WsClient, TEXT};
+use common::ws::{ack_topics, WsClient, TEXT};
 use std::time::Duration;
 
 /// A record goes producer -> broker -> fetch -> ring -> socket: generous.
@@ -21,14 +21,7 @@ fn next(ws: &mut WsClient) -> serde_json::Value {
 
 fn acked(ws: &mut WsClient, request: &str) -> Vec<String> {
     ws.send_text(request).expect("send");
-    let v = next(ws);
-    assert_eq!(v["type"], "ack", "{v}");
-    v["topics"]
-        .as_array()
-        .expect("topics")
-        .iter()
-        .map(|t| t.as_str().unwrap_or("").to_owned())
-        .collect()
+    ack_topics(&next(ws))
 }
 
 #[test]

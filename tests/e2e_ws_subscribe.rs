@@ -3,7 +3,7 @@
 //! one while others run live loses and repeats nothing; refusals carry the HTTP statuses.
 mod common;
 
-use common::ws::{WsClient, TEXT};
+use common::ws::{ack_topics, WsClient, TEXT};
 use common::{config_file, sha256_hex, Gateway, EVENT_TIMEOUT};
 use std::time::Duration;
 
@@ -23,16 +23,6 @@ fn ask(ws: &mut WsClient, request: &str) -> serde_json::Value {
     let v = next(ws);
     assert!(v.get("topic").is_none(), "an event before the answer: {v}");
     v
-}
-
-fn ack_topics(v: &serde_json::Value) -> Vec<String> {
-    assert_eq!(v["type"], "ack", "{v}");
-    v["topics"]
-        .as_array()
-        .expect("topics")
-        .iter()
-        .map(|t| t.as_str().unwrap_or("").to_owned())
-        .collect()
 }
 
 /// Receive events until one of `topic` with `data` arrives; returns the events seen.

@@ -36,16 +36,22 @@ impl OwnedPartition {
         let offset = self.next_offset;
         self.next_offset += 1;
         if let Some(k) = key {
-            let k: Box<str> = k.into();
-            self.keys.insert(k.clone(), offset);
-            self.key_order.push_back((offset, k));
-            while self.key_order.len() > keep_keys.max(1) {
-                if let Some((_, old)) = self.key_order.pop_front() {
-                    self.keys.remove(&old);
-                }
-            }
+            self.remember(k, offset, keep_keys);
         }
         Assigned::New(offset)
+    }
+
+    /// Remember idempotency key `k` of the event at `offset`, forgetting the oldest beyond
+    /// `keep_keys`.
+    fn remember(&mut self, k: &str, offset: u64, keep_keys: usize) {
+        let k: Box<str> = k.into();
+        self.keys.insert(k.clone(), offset);
+        self.key_order.push_back((offset, k));
+        while self.key_order.len() > keep_keys.max(1) {
+            if let Some((_, old)) = self.key_order.pop_front() {
+                self.keys.remove(&old);
+            }
+        }
     }
 
     /// Continue a partition recovered from disk: its next offset and the idempotency keys of
@@ -60,14 +66,7 @@ impl OwnedPartition {
             ..Self::default()
         };
         for (offset, k) in keys {
-            let k: Box<str> = k.into();
-            p.keys.insert(k.clone(), offset);
-            p.key_order.push_back((offset, k));
-            while p.key_order.len() > keep_keys.max(1) {
-                if let Some((_, old)) = p.key_order.pop_front() {
-                    p.keys.remove(&old);
-                }
-            }
+            p.remember(k, offset, keep_keys);
         }
         p
     }

@@ -25,13 +25,7 @@ impl EventFilter {
     /// Read `type` (repeatable, or comma-separated), `key` and `header.<name>` from a query
     /// string; `None` when none is given.
     pub fn from_query(q: &str) -> Result<Option<Self>, query::QueryError> {
-        let types: Vec<Box<str>> = query::all(q, "type")?
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(Into::into)
-            .collect();
+        let types = query::all(q, "type")?;
         let key = query::first(q, "key")?.map(|k| Bytes::from(k.into_bytes()));
         let mut headers = Vec::new();
         for pair in query::pairs(q) {
@@ -40,14 +34,7 @@ impl EventFilter {
                 headers.push((header.into(), Bytes::from(value.into_owned().into_bytes())));
             }
         }
-        if types.is_empty() && key.is_none() && headers.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
-            types,
-            key,
-            headers,
-        }))
+        Ok(Self::build(types.iter().map(String::as_str), key, headers))
     }
 
     /// The same filter from a WebSocket subscribe request's fields: `types` comma-separated,
@@ -57,17 +44,26 @@ impl EventFilter {
         key: Option<&str>,
         headers: impl IntoIterator<Item = (String, String)>,
     ) -> Option<Self> {
-        let types: Vec<Box<str>> = types
+        let key = key.map(|k| Bytes::copy_from_slice(k.as_bytes()));
+        let headers = headers
             .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase().into(), Bytes::from(v.into_bytes())))
+            .collect();
+        Self::build(types.into_iter(), key, headers)
+    }
+
+    /// A filter of the types in `type_lists` (each comma-separated), `key` and `headers`;
+    /// `None` when it would let everything through.
+    fn build<'a>(
+        type_lists: impl Iterator<Item = &'a str>,
+        key: Option<Bytes>,
+        headers: Vec<(Box<str>, Bytes)>,
+    ) -> Option<Self> {
+        let types: Vec<Box<str>> = type_lists
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(Into::into)
-            .collect();
-        let key = key.map(|k| Bytes::copy_from_slice(k.as_bytes()));
-        let headers: Vec<(Box<str>, Bytes)> = headers
-            .into_iter()
-            .map(|(n, v)| (n.to_ascii_lowercase().into(), Bytes::from(v.into_bytes())))
             .collect();
         if types.is_empty() && key.is_none() && headers.is_empty() {
             return None;

@@ -268,3 +268,14 @@ pub fn parse_frame(buf: &[u8]) -> Option<(Frame, usize)> {
         at + len,
     ))
 }
+
+/// The topics a subscribe or unsubscribe ack lists (asserting it is an ack).
+pub fn ack_topics(v: &serde_json::Value) -> Vec<String> {
+    assert_eq!(v["type"], "ack", "{v}");
+    v["topics"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .map(|t| t.as_str().unwrap_or("").to_owned())
+        .collect()
+}

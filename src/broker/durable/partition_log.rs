@@ -315,15 +315,7 @@ impl FlushJob {
                 (Rc::new(file), meta, block)
             }
             Target::Create { base } => {
-                let path = self.dir.join(log_name(base));
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .dma_open(&path)
-                    .await
-                    .map_err(glommio_io)?;
+                let file = create_file(&self.dir.join(log_name(base))).await?;
                 // The new file's name must survive a crash before anything in it is
                 // acknowledged.
                 sync_dir(&self.dir).await?;
@@ -393,6 +385,18 @@ async fn create_dirs(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A new (or emptied) file for direct I/O.
+async fn create_file(path: &Path) -> std::io::Result<DmaFile> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .dma_open(path)
+        .await
+        .map_err(glommio_io)
+}
+
 async fn sync_dir(dir: &Path) -> std::io::Result<()> {
     let d = Directory::open(dir).await.map_err(glommio_io)?;
     d.sync().await.map_err(glommio_io)?;
@@ -408,14 +412,7 @@ async fn seal_segment(dir: &Path, seal: Sealing) -> std::io::Result<()> {
         .map_err(glommio_io)?;
     let mut bytes = Vec::new();
     seal.meta.index.encode(&mut bytes);
-    let path = dir.join(index_name(seal.meta.base_offset));
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .dma_open(&path)
-        .await
-        .map_err(glommio_io)?;
+    let file = create_file(&dir.join(index_name(seal.meta.base_offset))).await?;
     let size = file.align_up(bytes.len() as u64) as usize;
     let mut buf = file.alloc_dma_buffer(size);
     buf.as_bytes_mut()[..bytes.len()].copy_from_slice(&bytes);
