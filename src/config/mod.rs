@@ -61,7 +61,7 @@ pub use overrides::ENV_PREFIX;
 pub use policy_model::{
     AnonymousMode, ApiKeyConfig, AuthConfig, EgressMode, JwtKeyConfig, LimitsConfig, Rate,
 };
-pub use storage_model::{FsyncPolicy, StorageConfig, StorageMode};
+pub use storage_model::{FsyncPolicy, StorageConfig, StorageMode, TopicRetention};
 pub use validate::{online_cpus, MAX_PARTITIONS, MAX_SHARDS, MIN_RING_CAPACITY};
 
 use clap::Parser;

@@ -53,6 +53,21 @@ pub struct StorageConfig {
     /// Per partition: a segment whose newest event is older than this many milliseconds is
     /// deleted; 0 keeps everything. Default 604800000 (7 days).
     pub retention_ms: u64,
+    /// Other retention for some topics: the first entry whose patterns match a topic applies
+    /// to it. Default none.
+    pub topic_retention: Vec<TopicRetention>,
+}
+
+/// `[[storage.topic_retention]]`: retention for the topics matching `topics` (ACL patterns:
+/// exact, `*`, `**`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRetention {
+    pub topics: Vec<String>,
+    /// As `storage.retention_bytes`; the global value when left out.
+    pub retention_bytes: Option<u64>,
+    /// As `storage.retention_ms`; the global value when left out.
+    pub retention_ms: Option<u64>,
 }
 
 impl Default for StorageConfig {
@@ -66,6 +81,7 @@ impl Default for StorageConfig {
             index_interval_bytes: 4096,
             retention_bytes: 1024 * MIB,
             retention_ms: 7 * 24 * 3600 * 1000,
+            topic_retention: Vec::new(),
         }
     }
 }

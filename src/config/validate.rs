@@ -313,6 +313,13 @@ impl Config {
         at_least("storage.segment_bytes", st.segment_bytes, 64 * 1024)?;
         at_least("storage.index_interval_bytes", st.index_interval_bytes, 512)?;
         at_least("storage.fsync_interval_ms", st.fsync_interval_ms, 1)?;
+        for (i, r) in st.topic_retention.iter().enumerate() {
+            let key = format!("storage.topic_retention[{i}].topics");
+            if r.topics.is_empty() {
+                return Err(invalid(&key, "name at least one topic pattern".to_owned()));
+            }
+            crate::policy::acl::Acl::parse(&r.topics).map_err(|e| invalid(&key, e.to_string()))?;
+        }
         if st.durable() && st.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty".to_owned()));
         }

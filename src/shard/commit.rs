@@ -127,18 +127,19 @@ impl DurableLog {
 
     /// Delete the whole segments `[storage]` retention no longer keeps, in every partition
     /// this shard owns; returns how many files were removed.
-    pub async fn expire(&self, max_bytes: u64, max_age_ms: u64) -> usize {
-        let min_timestamp = (max_age_ms > 0).then(|| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            now - max_age_ms as i64
-        });
+    pub async fn expire(&self, retention: &Retention) -> usize {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         let doomed: Vec<std::path::PathBuf> = self
             .logs
             .borrow_mut()
-            .values_mut()
-            .flat_map(|l| l.expire(max_bytes, min_timestamp))
+            .iter_mut()
+            .flat_map(|(key, l)| {
+                let (max_bytes, max_age_ms) = retention.for_topic(&key.topic);
+                let min_timestamp = (max_age_ms > 0).then(|| now - max_age_ms as i64);
+                l.expire(max_bytes, min_timestamp)
+            })
             .collect();
         let mut removed = 0;
         for path in doomed {
@@ -388,25 +389,71 @@ async fn sync_every(ctx: Rc<ShardContext>) {
     }
 }
 
-/// Apply `[storage]` retention: after each commit that sealed a segment is not needed (a
-/// timer is enough at these sizes), every quarter of `retention_ms` (between 100 ms and 10 s).
+/// Retention limits per topic: `[storage]`'s, or a `topic_retention` entry's.
+pub struct Retention {
+    bytes: u64,
+    ms: u64,
+    overrides: Vec<(crate::policy::acl::Acl, u64, u64)>,
+}
+
+impl Retention {
+    pub fn from_config(st: &crate::config::StorageConfig) -> Self {
+        let overrides = st
+            .topic_retention
+            .iter()
+            .filter_map(|r| {
+                // Validated at start; an entry that does not parse matches nothing.
+                let acl = crate::policy::acl::Acl::parse(&r.topics).ok()?;
+                Some((
+                    acl,
+                    r.retention_bytes.unwrap_or(st.retention_bytes),
+                    r.retention_ms.unwrap_or(st.retention_ms),
+                ))
+            })
+            .collect();
+        Self {
+            bytes: st.retention_bytes,
+            ms: st.retention_ms,
+            overrides,
+        }
+    }
+
+    /// `(max bytes, max age ms)` for `topic`; 0 means no limit.
+    pub fn for_topic(&self, topic: &str) -> (u64, u64) {
+        self.overrides
+            .iter()
+            .find(|(acl, _, _)| acl.allows(topic, None))
+            .map_or((self.bytes, self.ms), |&(_, b, ms)| (b, ms))
+    }
+
+    /// Whether any topic has a limit.
+    fn any(&self) -> bool {
+        self.bytes > 0 || self.ms > 0 || self.overrides.iter().any(|&(_, b, ms)| b > 0 || ms > 0)
+    }
+
+    /// How often to look: a quarter of the shortest age limit, between 100 ms and 10 s.
+    fn period(&self) -> Duration {
+        let shortest = std::iter::once(self.ms)
+            .chain(self.overrides.iter().map(|&(_, _, ms)| ms))
+            .filter(|&ms| ms > 0)
+            .min();
+        Duration::from_millis(shortest.map_or(10_000, |ms| (ms / 4).clamp(100, 10_000)))
+    }
+}
+
+/// Apply `[storage]` retention on a timer (and after each sealed segment, [`expire_now`]).
 pub async fn retention_loop(ctx: Rc<ShardContext>) {
     let Some(log) = ctx.durable.as_ref() else {
         return;
     };
-    let st = &ctx.config().storage;
-    let (max_bytes, max_age) = (st.retention_bytes, st.retention_ms);
-    if max_bytes == 0 && max_age == 0 {
+    let retention = Retention::from_config(&ctx.config().storage);
+    if !retention.any() {
         return;
     }
-    let every = Duration::from_millis(if max_age == 0 {
-        10_000
-    } else {
-        (max_age / 4).clamp(100, 10_000)
-    });
+    let every = retention.period();
     while !ctx.shutdown.is_triggered() {
         glommio::timer::sleep(every).await;
-        let removed = log.expire(max_bytes, max_age).await;
+        let removed = log.expire(&retention).await;
         if removed > 0 {
             tracing::info!(
                 shard = ctx.id,
@@ -422,11 +469,11 @@ async fn expire_now(ctx: Rc<ShardContext>) {
     let Some(log) = ctx.durable.as_ref() else {
         return;
     };
-    let st = &ctx.config().storage;
-    if st.retention_bytes == 0 && st.retention_ms == 0 {
+    let retention = Retention::from_config(&ctx.config().storage);
+    if !retention.any() {
         return;
     }
-    let removed = log.expire(st.retention_bytes, st.retention_ms).await;
+    let removed = log.expire(&retention).await;
     if removed > 0 {
         tracing::info!(
             shard = ctx.id,
@@ -440,5 +487,38 @@ async fn expire_now(ctx: Rc<ShardContext>) {
 pub async fn idle(log: &DurableLog) {
     while !log.is_idle() {
         glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{StorageConfig, TopicRetention};
+
+    #[test]
+    fn the_first_matching_topic_retention_applies_and_the_rest_keep_the_defaults() {
+        let st = StorageConfig {
+            retention_bytes: 1000,
+            retention_ms: 60_000,
+            topic_retention: vec![
+                TopicRetention {
+                    topics: vec!["audit.**".into()],
+                    retention_bytes: Some(0),
+                    retention_ms: Some(0),
+                },
+                TopicRetention {
+                    topics: vec!["audit.tmp".into(), "scratch.*".into()],
+                    retention_bytes: None,
+                    retention_ms: Some(400),
+                },
+            ],
+            ..StorageConfig::default()
+        };
+        let r = Retention::from_config(&st);
+        assert_eq!(r.for_topic("audit.tmp"), (0, 0), "first match wins");
+        assert_eq!(r.for_topic("scratch.x"), (1000, 400));
+        assert_eq!(r.for_topic("orders"), (1000, 60_000));
+        assert_eq!(r.period(), Duration::from_millis(100));
+        assert!(r.any());
     }
 }
