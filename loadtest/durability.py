@@ -373,12 +373,16 @@ def recovery(args):
     server, cmd = start_server(args.bin, port, durable, data_dir, logfile)
     try:
         wait_healthy(port, server)
-        written = 0
+        written, publishing, chunk = 0, 0.0, 1.0
         while written < target:
-            run_load(loadtest_cmd(args.loadtest, port, 64, 10, 4096, 2, 0, topic=topic),
-                     timeout=60)
+            run_load(loadtest_cmd(args.loadtest, port, 64, 10, 4096, round(chunk, 2), 0,
+                                  topic=topic), timeout=60)
+            publishing += chunk
             written = metrics(port).get("storage_bytes_written_total", 0)
             log(f"filled {written / (1 << 20):.0f} MiB")
+            # Shorter runs near the end, so the log ends close to the target.
+            rate = written / publishing
+            chunk = min(2.0, max(0.1, (target - written) / rate if rate else 2.0))
     finally:
         code = stop(server)
     fill_s = time.time() - fill_started
