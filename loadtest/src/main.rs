@@ -1,6 +1,7 @@
 //! Load generator for Sluicegate and peer gateways (Nchan, Pushpin): N SSE or WebSocket
 //! subscribers on T topics, open-loop HTTP publishing at fixed rates, latency from each event's scheduled send
 //! time (coordinated-omission-free), loss and duplicates by sequence number, server CPU and RSS.
+//! `loadtest publish ...` is a closed-loop publish benchmark instead (see `pubbench`).
 
 mod body;
 mod counters;
@@ -8,6 +9,7 @@ mod engine;
 mod flavor;
 mod httpmini;
 mod procstat;
+mod pubbench;
 mod publisher;
 mod report;
 mod runner;
@@ -25,7 +27,8 @@ use crate::engine::Config;
 use crate::flavor::Server;
 
 /// Open-loop SSE or WebSocket fan-out load test. Example:
-/// `loadtest --server sluicegate --sub-addr 127.0.0.1:8080 --subscribers 1000 --rate 50`
+/// `loadtest --server sluicegate --sub-addr 127.0.0.1:8080 --subscribers 1000 --rate 50`.
+/// Closed-loop publish benchmark: `loadtest publish --help`.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -146,6 +149,9 @@ fn rates(a: &Args) -> Vec<f64> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "publish") {
+        return pubbench::main(std::env::args_os().skip(1));
+    }
     let a = Args::parse();
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 3600.0));
     let cfg = Config {
