@@ -295,7 +295,9 @@ async fn mesh_loop(ctx: Rc<ShardContext>) {
             // Publishes waiting for the disk are acknowledged and fanned out before the fence:
             // their events are ahead of it in every ring (appends are refused from now on).
             if let Some(log) = &ctx.durable {
-                super::commit::idle(log).await;
+                // Bounded: a disk that hangs must not hold the shutdown forever.
+                let limit = Duration::from_millis(ctx.config().server.drain_timeout_ms);
+                or(super::commit::idle(log), glommio::timer::sleep(limit)).await;
             }
             ctx.begin_shutdown();
         }
