@@ -47,6 +47,7 @@ mod policy_model;
 mod storage_model;
 mod validate;
 mod validate_policy;
+mod webhook_model;
 
 #[cfg(test)]
 mod tests;
@@ -63,6 +64,7 @@ pub use policy_model::{
 };
 pub use storage_model::{FsyncPolicy, StorageConfig, StorageMode, TopicRetention};
 pub use validate::{online_cpus, MAX_PARTITIONS, MAX_SHARDS, MIN_RING_CAPACITY};
+pub use webhook_model::{ReceiverConfig, SignatureScheme, WebhooksConfig};
 
 use clap::Parser;
 use overrides::{parse_value, Merged};

@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use super::policy_model::{AuthConfig, LimitsConfig};
 use super::storage_model::StorageConfig;
+use super::webhook_model::WebhooksConfig;
 
 /// One mebibyte, the unit several byte limits are written in.
 const MIB: usize = 1024 * 1024;
@@ -39,6 +40,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[limits]`: rate limits (token buckets) and admission.
     pub limits: LimitsConfig,
+    /// `[webhooks]`: receiving webhooks.
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[server]`: where the gateway listens and how many executors it runs.

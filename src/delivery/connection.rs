@@ -20,6 +20,7 @@ use super::sse::SSE;
 use super::subscribe::Topics;
 use super::subscriber::CutOffReason;
 use super::subscriber::Subscriber;
+use super::webhook_receiver;
 use super::ws::{self, peer::WsPeer};
 use super::{publish, subscribe};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
@@ -284,6 +285,7 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handle
         Route::MultiEvents => return subscribe_or_respond(ctx, req, None),
         Route::TopicWs(segment) => return upgrade_or_respond(ctx, req, Some(segment), client),
         Route::Ws => return upgrade_or_respond(ctx, req, None, client),
+        Route::WebhookReceiver => webhook_receiver::handle(ctx, req, client).await,
         Route::NotFound => Response::text(404, "no such endpoint"),
     };
     Handled::Respond(resp)

@@ -17,5 +17,6 @@ pub mod session;
 pub mod sse;
 pub mod subscribe;
 pub mod subscriber;
+pub mod webhook_receiver;
 pub mod writer;
 pub mod ws;

@@ -15,6 +15,8 @@ pub enum Route<'a> {
     TopicWs(&'a str),
     /// `/ws?topic=a&topic=b`: a WebSocket of several topics.
     Ws,
+    /// `/webhook-receiver?topic=T`: a webhook provider's delivery.
+    WebhookReceiver,
     NotFound,
 }
 
@@ -26,6 +28,7 @@ impl Route<'_> {
             Route::TopicEvents(_) => "GET, POST, OPTIONS",
             Route::MultiEvents => "GET, OPTIONS",
             Route::TopicWs(_) | Route::Ws => "GET",
+            Route::WebhookReceiver => "POST",
             Route::NotFound => "",
         }
     }
@@ -38,6 +41,7 @@ impl Route<'_> {
             Route::TopicEvents(_) => matches!(method, Method::Get | Method::Post | Method::Options),
             Route::MultiEvents => matches!(method, Method::Get | Method::Options),
             Route::TopicWs(_) | Route::Ws => method == Method::Get,
+            Route::WebhookReceiver => method == Method::Post,
             Route::NotFound => false,
         }
     }
@@ -51,6 +55,7 @@ pub fn route(path: &str) -> Route<'_> {
         "/metrics" => Route::Metrics,
         "/events" => Route::MultiEvents,
         "/ws" => Route::Ws,
+        "/webhook-receiver" => Route::WebhookReceiver,
         _ => {
             let Some(rest) = path.strip_prefix("/topics/") else {
                 return Route::NotFound;

@@ -17,6 +17,7 @@ use super::denial::{AuthErrorCode, Denial, LimitName};
 use super::egress::EgressLimiter;
 use super::jwt::{check_crypto_backend, JwtKeys, JwtSettings, KeySet, VerifiedToken};
 use super::principal::{Action, Kind, Principal};
+use super::receivers::{Receiver, Receivers};
 use super::split::{LocalQuotas, QuotaBoard, QuotaKey, QuotaKind};
 use super::token_cache::TokenCache;
 use crate::config::{AnonymousMode, Config, LimitsConfig, Rate};
@@ -42,6 +43,8 @@ pub struct Policy {
     ip_table: Option<Arc<IpTable>>,
     board: Arc<QuotaBoard>,
     shards: usize,
+    /// Topics that take signed webhooks.
+    receivers: Receivers,
 }
 
 /// What a request presents, read from its head.
@@ -113,7 +116,13 @@ impl Policy {
             ip_table: IpTable::new(limits.max_connections_per_ip, limits.ip_connections),
             board: Arc::new(QuotaBoard::new(shards)),
             shards,
+            receivers: Receivers::from_config(config)?,
         }))
+    }
+
+    /// The signed-webhook receiver of `topic`, if one is configured.
+    pub fn webhook_receiver(&self, topic: &str) -> Option<&Receiver> {
+        self.receivers.get(topic)
     }
 
     /// Re-read the JWT key files (SIGHUP). `Ok(false)` when no JWT keys are configured.

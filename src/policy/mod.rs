@@ -15,5 +15,7 @@ pub mod egress;
 pub mod engine;
 pub mod jwt;
 pub mod principal;
+pub mod receivers;
 pub mod split;
 pub mod token_cache;
+pub mod webhook_signature;

@@ -31,6 +31,8 @@ pub enum Kind {
     ApiKey,
     /// A verified JWT.
     Jwt,
+    /// A webhook delivery whose signature matched its topic's receiver secret.
+    Webhook,
 }
 
 /// An authenticated (or anonymous) client.
