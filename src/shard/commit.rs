@@ -245,19 +245,25 @@ async fn commit_turn(ctx: &ShardContext, log: &DurableLog) {
     }
     match log.fsync {
         FsyncPolicy::Batch => {
-            for (key, file) in &files {
-                if failed.contains_key(key) {
-                    continue;
-                }
-                let started = Instant::now();
-                let synced = file.fdatasync().await;
+            // One sync per file written, all in flight together (a task each).
+            let syncs: Vec<_> = files
+                .iter()
+                .filter(|(key, _)| !failed.contains_key(key))
+                .map(|(key, file)| {
+                    let file = file.clone();
+                    let task = glommio::spawn_local(async move {
+                        let started = Instant::now();
+                        (file.fdatasync().await, started.elapsed())
+                    });
+                    (key.clone(), task)
+                })
+                .collect();
+            for (key, task) in syncs {
+                let (synced, took) = task.await;
                 ShardMetrics::add(&metrics.storage_fsyncs_total, 1);
-                ShardMetrics::add(
-                    &metrics.storage_fsync_micros_total,
-                    started.elapsed().as_micros() as u64,
-                );
+                ShardMetrics::add(&metrics.storage_fsync_micros_total, took.as_micros() as u64);
                 if let Err(e) = synced {
-                    failed.insert(key.clone(), e.to_string());
+                    failed.insert(key, e.to_string());
                 }
             }
         }

@@ -239,7 +239,7 @@ async fn shard_main(
     });
     let ctx = Rc::new(ShardContext::new(shared, endpoint, link, durable));
     if let Some(r) = restore {
-        super::storage::probe_direct_io(&r.root).await;
+        crate::broker::durable::data_dir::probe_direct_io(&r.root).await;
         ctx.restore(&r.recovered);
         // The recovered tails are in the histories now: let go of this shard's reference.
         drop(r);

@@ -67,18 +67,3 @@ pub fn durable_for_shard(
         .collect();
     DurableLog::new(root.to_owned(), settings, config.storage.fsync, logs)
 }
-
-/// Open one non-empty file of the data directory with direct I/O before any other, on every
-/// shard. glommio probes whether the device supports polled I/O with a read at offset 0 of
-/// the first file opened on it, and remembers the answer for the process: a new, empty
-/// segment file answers "yes" (nothing to read), and every later read of a real segment then
-/// fails with EOPNOTSUPP on devices without polled I/O. The identity file is never empty.
-pub async fn probe_direct_io(root: &std::path::Path) {
-    let path = root.join(crate::broker::durable::data_dir::IDENTITY_FILE);
-    match glommio::io::DmaFile::open(&path).await {
-        Ok(file) => {
-            let _ = file.close().await;
-        }
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "direct I/O probe failed"),
-    }
-}

@@ -421,3 +421,6 @@ async fn seal_segment(dir: &Path, seal: Sealing) -> std::io::Result<()> {
     file.close().await.map_err(glommio_io)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
