@@ -28,6 +28,7 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
     let dir = partition_dir(log.root(), &key.topic, key.partition);
     let high = (ctx.config().sse.max_queue_bytes / 2).max(1);
     let mut hint = None;
+    let mut listing = reader::Listing::default();
     let mut settled = false;
     loop {
         if sub.is_finished()
@@ -50,7 +51,9 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
             settled = true;
             break;
         }
-        let read = reader::read(&dir, from, until, high - queued, hint, log.index_interval());
+        let budget = high - queued;
+        let interval = log.index_interval();
+        let read = reader::read(&dir, from, until, budget, hint, interval, &mut listing);
         match read.await {
             Ok(chunk) => {
                 if let Some(earliest) = chunk.earliest.filter(|&e| from < e) {

@@ -49,8 +49,36 @@ fn glommio_io(e: glommio::GlommioError<()>) -> std::io::Error {
     e.into()
 }
 
+/// The segments of a partition as last listed (base offsets, oldest first). A reader keeps it
+/// between calls: the directory is listed again only when it is empty, when a segment it names
+/// is gone (retention), or at the end of the last segment it knows (a newer one may exist).
+#[derive(Debug, Default)]
+pub struct Listing {
+    bases: Vec<u64>,
+}
+
+impl Listing {
+    /// List `dir` (a few names, answered from the dentry cache; the one blocking call here).
+    fn refresh(&mut self, dir: &Path) -> std::io::Result<()> {
+        let names: Vec<String> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_owned))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        self.bases = list_segments(&names)
+            .into_iter()
+            .filter(|s| s.has_log)
+            .map(|s| s.base_offset)
+            .collect();
+        Ok(())
+    }
+}
+
 /// Read records of the partition in `dir` from offset `from` (below `until`), up to about
-/// `max_bytes` of data; `hint` is the previous call's [`ReadChunk::position`].
+/// `max_bytes` of data; `hint` is the previous call's [`ReadChunk::position`], `listing` the
+/// segments as the previous call saw them.
 pub async fn read(
     dir: &Path,
     from: u64,
@@ -58,6 +86,7 @@ pub async fn read(
     max_bytes: usize,
     hint: Option<ReadPosition>,
     index_interval: u32,
+    listing: &mut Listing,
 ) -> std::io::Result<ReadChunk> {
     let mut out = ReadChunk {
         next: from,
@@ -67,20 +96,10 @@ pub async fn read(
         out.done = true;
         return Ok(out);
     }
-    // The listing of one partition's directory: a few names, answered from the dentry cache.
-    let names: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_owned))
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    let bases: Vec<u64> = list_segments(&names)
-        .into_iter()
-        .filter(|s| s.has_log)
-        .map(|s| s.base_offset)
-        .collect();
-    let Some(&earliest) = bases.first() else {
+    if listing.bases.is_empty() {
+        listing.refresh(dir)?;
+    }
+    let Some(&earliest) = listing.bases.first() else {
         out.done = true;
         return Ok(out);
     };
@@ -89,20 +108,25 @@ pub async fn read(
         // Deleted by retention: the caller says so and comes back from `earliest`.
         return Ok(out);
     }
-    let mut seg = bases.partition_point(|&b| b <= from).saturating_sub(1);
+    let mut seg = listing
+        .bases
+        .partition_point(|&b| b <= from)
+        .saturating_sub(1);
     let mut position = match hint {
-        Some(h) if h.base == bases[seg] && h.next_offset <= from => h.position,
-        _ => start_position(dir, bases[seg], from, index_interval).await,
+        Some(h) if h.base == listing.bases[seg] && h.next_offset <= from => h.position,
+        _ => start_position(dir, listing.bases[seg], from, index_interval).await,
     };
     let mut data_bytes = 0usize;
+    let mut relisted = false;
     loop {
-        let base = bases[seg];
+        let base = listing.bases[seg];
         let file = match DmaFile::open(dir.join(log_name(base))).await {
             Ok(f) => f,
             // Removed by retention meanwhile: the next call starts again from what is left.
             Err(e) => {
                 let e = glommio_io(e);
                 if e.kind() == std::io::ErrorKind::NotFound {
+                    listing.bases.clear();
                     return Ok(out);
                 }
                 return Err(e);
@@ -125,7 +149,16 @@ pub async fn read(
         if out.done || data_bytes >= max_bytes {
             break;
         }
-        if segment_done && seg + 1 < bases.len() {
+        if segment_done && seg + 1 >= listing.bases.len() && !relisted {
+            // The end of the last segment known: a newer one may have started since.
+            relisted = true;
+            listing.refresh(dir)?;
+            match listing.bases.iter().position(|&b| b == base) {
+                Some(at) => seg = at,
+                None => return Ok(out),
+            }
+        }
+        if segment_done && seg + 1 < listing.bases.len() {
             seg += 1;
             position = 0;
             continue;
@@ -135,7 +168,7 @@ pub async fn read(
         break;
     }
     out.position = Some(ReadPosition {
-        base: bases[seg],
+        base: listing.bases[seg],
         position,
         next_offset: out.next,
     });
