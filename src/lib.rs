@@ -18,6 +18,7 @@
 //!   go (token buckets, split across shards) and whether it gets in (per-address admission).
 //!   Pure decisions; the delivery layer asks, every transport the same way.
 //! - [`telemetry`]: per-shard counters and the `/metrics` text.
+//! - [`service`]: running under systemd (the unit it prints, readiness notifications).
 //!
 //! Public on purpose: [`codec`] (the load tool and the fuzz targets use the wire formats),
 //! [`config`], [`Gateway`] (what `main` runs) and [`internals`] (what the benches and the broker
@@ -31,7 +32,8 @@ pub mod config;
 pub(crate) mod delivery;
 pub mod internals;
 pub(crate) mod policy;
+pub mod service;
 pub(crate) mod shard;
 pub(crate) mod telemetry;
 
-pub use shard::pool::{Gateway, PoolError, ReloadHandle, ShutdownHandle};
+pub use shard::pool::{Gateway, PoolError, Readiness, ReloadHandle, ShutdownHandle};

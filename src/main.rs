@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::Signals;
-use sluicegate::config::{Config, LoadOutcome};
+use sluicegate::config::{Config, LoadOutcome, LogFormat};
+use sluicegate::service::notify::notify;
+use sluicegate::service::unit::systemd_unit;
 use sluicegate::Gateway;
 
 fn main() -> ExitCode {
@@ -13,14 +15,26 @@ fn main() -> ExitCode {
             print!("{}", c.to_toml());
             return ExitCode::SUCCESS;
         }
+        Ok(LoadOutcome::PrintSystemdUnit { config_file }) => {
+            let binary = std::env::current_exe()
+                .and_then(|p| p.canonicalize())
+                .unwrap_or_else(|_| "/usr/local/bin/sluicegate".into());
+            let config_file = config_file.map(|c| c.canonicalize().unwrap_or(c));
+            print!("{}", systemd_unit(&binary, config_file.as_deref()));
+            return ExitCode::SUCCESS;
+        }
         Err(e) => e.exit(),
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match config.log.format {
+        LogFormat::Text => logs.init(),
+        // One object per line, for log shippers: timestamp, level, fields (message included).
+        LogFormat::Json => logs.json().with_target(true).init(),
+    }
 
     let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
@@ -59,6 +73,14 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(%listen, shards, broker, "sluicegate listening");
+    // systemd (Type=notify): ready once /readyz would answer 200.
+    let readiness = gateway.readiness();
+    std::thread::spawn(move || {
+        while !readiness.is_ready() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        notify("READY=1");
+    });
     let shutdown = gateway.shutdown_handle();
     let reload = gateway.reload_handle();
     std::thread::spawn(move || {
@@ -83,6 +105,7 @@ fn main() -> ExitCode {
                 signal,
                 "draining: no new connections; SSE clients told to reconnect"
             );
+            notify("STOPPING=1");
             shutdown.request();
         }
     });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # THE command that runs every test of the project (CI runs it through .ci/run):
 #   1. installs what the tests use, skipping whatever is already there at the right version
-#      (Debian: redis-server curl procps; cargo-fuzz; tansu 0.6.0; Python kafka-python, httpx,
+#      (Debian: redis-server curl procps systemd (systemd-analyze checks the unit); cargo-fuzz; tansu 0.6.0; Python kafka-python, httpx,
 #      PyJWT with its crypto extra, which the policy tests mint their tokens with; websockets and
 #      selenium, with Debian chromium + chromium-driver, for the WebSocket conformance and
 #      browser tests),
@@ -103,7 +103,8 @@ deb_installed() {
 install_debian() {
     local missing=() p
     # chromium + chromium-driver: the browser test opens WebSockets from a real page.
-    for p in redis-server curl procps chromium chromium-driver; do
+    # systemd: systemd-analyze verifies the unit the gateway prints.
+    for p in redis-server curl procps chromium chromium-driver systemd; do
         deb_installed "$p" || missing+=("$p")
     done
     if ((${#missing[@]} == 0)); then

@@ -38,6 +38,9 @@ pub struct Cli {
     /// Validate the configuration, print it as TOML and exit
     #[arg(long)]
     pub check_config: bool,
+    /// Print a systemd unit for this binary (and --config file) and exit
+    #[arg(long)]
+    pub print_systemd_unit: bool,
 }
 
 /// A parsed `--cpus` list: CPU ids in the order given, no duplicates.

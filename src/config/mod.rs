@@ -55,8 +55,8 @@ mod tests;
 pub use cli::{parse_cpu_list, Cli, CpuList, SetArg, MAX_CPU_ID};
 pub use error::{ConfigError, Origin};
 pub use model::{
-    parse_start_position, Config, HttpConfig, KafkaConfig, LogConfig, MemoryBrokerConfig,
-    MeshConfig, ServerConfig, SseConfig, StartPosition, WsConfig,
+    parse_start_position, Config, HttpConfig, KafkaConfig, LogConfig, LogFormat,
+    MemoryBrokerConfig, MeshConfig, ServerConfig, SseConfig, StartPosition, WsConfig,
 };
 pub use overrides::ENV_PREFIX;
 pub use policy_model::{
@@ -82,6 +82,10 @@ pub enum LoadOutcome {
     Run(Config),
     /// `--check-config`: print [`Config::to_toml`] and exit 0.
     CheckOnly(Config),
+    /// `--print-systemd-unit`: print a unit for this binary and config file, and exit 0.
+    PrintSystemdUnit {
+        config_file: Option<std::path::PathBuf>,
+    },
 }
 
 /// The process environment as UTF-8 pairs, for [`Config::load`]. Variables whose name or
@@ -154,7 +158,11 @@ impl Config {
             });
             err.with_origin(origin)
         })?;
-        Ok(if cli.check_config {
+        Ok(if cli.print_systemd_unit {
+            LoadOutcome::PrintSystemdUnit {
+                config_file: cli.config.clone(),
+            }
+        } else if cli.check_config {
             LoadOutcome::CheckOnly(config)
         } else {
             LoadOutcome::Run(config)

@@ -225,12 +225,24 @@ pub struct LogConfig {
     /// A `tracing_subscriber::EnvFilter` directive string, e.g. `info` or
     /// `info,sluicegate::delivery=debug`. Default "info,rskafka=error" (the Kafka client logs every connection and every retry; the gateway logs state changes itself).
     pub level: String,
+    /// `text` (human-readable lines) or `json` (one JSON object per line: `timestamp`,
+    /// `level`, `fields` with `message` and the event's fields, `target`). Default `text`.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: "info,rskafka=error".to_owned(),
+            format: LogFormat::Text,
         }
     }
 }

@@ -2,7 +2,6 @@
 //! connection over to an SSE session.
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -261,13 +260,8 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handle
         Route::Ready => {
             if ctx.shutdown.is_triggered() {
                 Response::text(503, "draining")
-            } else if let Some(why) = storage_failing(ctx) {
+            } else if let Some(why) = ctx.shared.not_ready() {
                 Response::text(503, why)
-            } else if ctx.kafka.is_some() && !all_shards_know_kafka_topics(ctx) {
-                Response::text(
-                    503,
-                    "waiting for the partitions of the configured kafka topics",
-                )
             } else {
                 Response::text(200, "ready")
             }
@@ -292,13 +286,6 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handle
 }
 
 /// Every shard knows the partitions of every configured Kafka topic (a client may land on any).
-fn all_shards_know_kafka_topics(ctx: &ShardContext) -> bool {
-    ctx.shared
-        .metrics
-        .iter()
-        .all(|m| m.kafka_topics_ready.load(Ordering::Relaxed) == 1)
-}
-
 /// A new stream needs a gateway that is not draining and a credential: its principal, or
 /// the answer that refuses it.
 fn stream_principal(ctx: &ShardContext, req: &Request) -> Result<Arc<Principal>, Response> {
@@ -412,23 +399,4 @@ fn instant_of_unix(unix_s: u64) -> Instant {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     Instant::now() + Duration::from_secs(unix_s).saturating_sub(now_unix)
-}
-
-/// Why `/readyz` says not ready for the durable log: a shard's last write failed (publishes
-/// to its partitions get 503; reads go on).
-fn storage_failing(ctx: &ShardContext) -> Option<String> {
-    let failing: Vec<String> = ctx
-        .shared
-        .metrics
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| m.storage_failing.load(std::sync::atomic::Ordering::Relaxed) > 0)
-        .map(|(shard, _)| shard.to_string())
-        .collect();
-    (!failing.is_empty()).then(|| {
-        format!(
-            "durable log: the last write of shard(s) {} failed (disk full or I/O error; see the log); publishes to their partitions get 503",
-            failing.join(", ")
-        )
-    })
 }

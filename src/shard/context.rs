@@ -36,6 +36,35 @@ pub struct Shared {
     pub policy: Arc<Policy>,
 }
 
+impl Shared {
+    /// Why `/readyz` answers 503 (besides draining), or `None` when the gateway is ready: a
+    /// shard's last write to the durable log failed, or (Kafka) a shard does not know every
+    /// configured topic's partitions yet.
+    pub fn not_ready(&self) -> Option<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let failing: Vec<String> = self
+            .metrics
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.storage_failing.load(Relaxed) > 0)
+            .map(|(shard, _)| shard.to_string())
+            .collect();
+        if !failing.is_empty() {
+            return Some(format!(
+                "durable log: the last write of shard(s) {} failed (disk full or I/O error; see the log); publishes to their partitions get 503",
+                failing.join(", ")
+            ));
+        }
+        let kafka_waiting = self.config.kafka.enabled()
+            && !self
+                .metrics
+                .iter()
+                .all(|m| m.kafka_topics_ready.load(Relaxed) == 1);
+        kafka_waiting
+            .then(|| "waiting for the partitions of the configured kafka topics".to_owned())
+    }
+}
+
 type Reply = Result<Vec<String>, PublishError>;
 
 /// Who waits for a publish's answer: a connection task on this shard, or another shard that

@@ -157,6 +157,14 @@ impl Gateway {
         }
     }
 
+    /// Whether the gateway would answer `/readyz` with 200 (from any thread: systemd's
+    /// readiness notification).
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Ask every shard to drain and stop (safe from any thread, e.g. a signal handler thread).
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
@@ -198,6 +206,18 @@ impl ReloadHandle {
     /// keys in use stay.
     pub fn reload_keys(&self) -> Result<bool, String> {
         self.shared.policy.reload_keys()
+    }
+}
+
+/// Tells, from any thread, whether the gateway is ready.
+#[derive(Clone)]
+pub struct Readiness {
+    shared: Arc<Shared>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        !self.shared.shutdown.is_requested() && self.shared.not_ready().is_none()
     }
 }
 
