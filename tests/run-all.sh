@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # THE command that runs every test of the project (CI runs it through .ci/run):
 #   1. installs what the tests use, skipping whatever is already there at the right version
-#      (Debian: redis-server curl procps systemd (systemd-analyze checks the unit); cargo-fuzz; tansu 0.6.0; Python kafka-python, httpx,
+#      (Debian: redis-server curl procps, systemd for systemd-analyze; cargo-fuzz; tansu 0.6.0;
+#      Python kafka-python, httpx,
 #      PyJWT with its crypto extra, which the policy tests mint their tokens with; websockets and
 #      selenium, with Debian chromium + chromium-driver, for the WebSocket conformance and
 #      browser tests),
