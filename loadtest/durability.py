@@ -34,13 +34,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from variants import free_port, metrics, stop, wait_healthy  # noqa: E402
 
 SERVER_CPU = "0"
 TOOL_CPU = "1"
@@ -63,52 +64,6 @@ STORAGE_COUNTERS = ("storage_fsyncs_total", "storage_fsync_micros_total",
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def metrics(port):
-    """Sum each sluicegate_* sample over shards (labels dropped)."""
-    out = {}
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            name, value = line.rsplit(" ", 1)
-            name = name.split("{", 1)[0].removeprefix("sluicegate_")
-            out[name] = out.get(name, 0) + float(value)
-    return out
-
-
-def wait_healthy(port, proc, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"server not healthy in {timeout} s")
-
-
-def stop(server, sig=signal.SIGTERM):
-    """SIGTERM (it drains) or SIGKILL; SIGKILL anyway if it is not gone in 20 s."""
-    if server.poll() is not None:
-        return server.returncode
-    server.send_signal(sig)
-    try:
-        return server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        return server.wait()
 
 
 class Gate:
@@ -197,12 +152,12 @@ def bench_one(args, scenario, mode, tag):
     server, _ = start_server(args.bin, port, MODES[mode], os.path.join(data_dir, "log"), logfile)
     try:
         wait_healthy(port, server)
-        before = metrics(port)
+        before = metrics(port, strip="sluicegate_")
         load = os.getloadavg()[0]
         report = run_load(loadtest_cmd(args.loadtest, port, conns, batch, size, args.duration,
                                        args.warmup, server.pid),
                           timeout=args.duration + args.warmup + 60)
-        after = metrics(port)
+        after = metrics(port, strip="sluicegate_")
     finally:
         code = stop(server)
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in STORAGE_COUNTERS}
@@ -378,7 +333,7 @@ def recovery(args):
             run_load(loadtest_cmd(args.loadtest, port, 64, 10, 4096, round(chunk, 2), 0,
                                   topic=topic), timeout=60)
             publishing += chunk
-            written = metrics(port).get("storage_bytes_written_total", 0)
+            written = metrics(port, strip="sluicegate_").get("storage_bytes_written_total", 0)
             log(f"filled {written / (1 << 20):.0f} MiB")
             # Shorter runs near the end, so the log ends close to the target.
             rate = written / publishing

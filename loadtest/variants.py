@@ -21,6 +21,7 @@ Usage: loadtest/variants.py --bin NAME=PATH --bin NAME=PATH [--args NAME=ARGS ..
 import argparse
 import json
 import shlex
+import signal
 import os
 import socket
 import statistics
@@ -41,21 +42,21 @@ def free_port():
     return port
 
 
-def metrics(port):
-    """Sum each sluicegate_* counter over shards."""
+def metrics(port, strip=""):
+    """Sum each sluicegate_* sample over shards (labels dropped), names without `strip`."""
     out = {}
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         for line in r.read().decode().splitlines():
             if line.startswith("#") or not line.strip():
                 continue
             name, value = line.rsplit(" ", 1)
-            name = name.split("{", 1)[0]
+            name = name.split("{", 1)[0].removeprefix(strip)
             out[name] = out.get(name, 0) + float(value)
     return out
 
 
-def wait_healthy(port, proc):
-    deadline = time.time() + 15
+def wait_healthy(port, proc, timeout=15.0):
+    deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
@@ -63,8 +64,8 @@ def wait_healthy(port, proc):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server not healthy in 15 s")
+            time.sleep(0.02)
+    raise RuntimeError(f"server not healthy in {timeout} s")
 
 
 def run_one(binary, loadtest, subs, rate, secs, extra=()):
@@ -111,13 +112,17 @@ def run_one(binary, loadtest, subs, rate, secs, extra=()):
         stop(server)
 
 
-def stop(server):
-    """Stop a server process: SIGTERM (it drains), SIGKILL if it is not gone in 10 s."""
-    server.terminate()
+def stop(server, sig=signal.SIGTERM, timeout=10):
+    """Stop a server process with `sig` (SIGTERM: it drains), SIGKILL if it is not gone in
+    `timeout` s; its exit status."""
+    if server.poll() is not None:
+        return server.returncode
+    server.send_signal(sig)
     try:
-        server.wait(timeout=10)
+        return server.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         server.kill()
+        return server.wait()
 
 
 def fmt(v, nd=2):

@@ -449,37 +449,30 @@ impl Retention {
 
 /// Apply `[storage]` retention on a timer (and after each sealed segment, [`expire_now`]).
 pub async fn retention_loop(ctx: Rc<ShardContext>) {
-    let Some(log) = ctx.durable.as_ref() else {
-        return;
-    };
     let retention = Retention::from_config(&ctx.config().storage);
-    if !retention.any() {
+    if ctx.durable.is_none() || !retention.any() {
         return;
     }
     let every = retention.period();
     while !ctx.shutdown.is_triggered() {
         glommio::timer::sleep(every).await;
-        let removed = log.expire(&retention).await;
-        if removed > 0 {
-            tracing::info!(
-                shard = ctx.id,
-                files = removed,
-                "retention removed old segments"
-            );
-        }
+        expire_once(&ctx, &retention).await;
     }
 }
 
 /// Apply retention once (after a segment was sealed).
 async fn expire_now(ctx: Rc<ShardContext>) {
+    let retention = Retention::from_config(&ctx.config().storage);
+    if retention.any() {
+        expire_once(&ctx, &retention).await;
+    }
+}
+
+async fn expire_once(ctx: &ShardContext, retention: &Retention) {
     let Some(log) = ctx.durable.as_ref() else {
         return;
     };
-    let retention = Retention::from_config(&ctx.config().storage);
-    if !retention.any() {
-        return;
-    }
-    let removed = log.expire(&retention).await;
+    let removed = log.expire(retention).await;
     if removed > 0 {
         tracing::info!(
             shard = ctx.id,
