@@ -372,9 +372,22 @@ fn a_websocket_that_stops_reading_is_closed_with_1008() {
     let mut slow = WsClient::connect(gw.addr(), "/topics/flood/ws", &[]);
     let mut conn = common::HttpConn::connect(gw.addr()).expect("publisher");
     let event = "x".repeat(8 * 1024);
-    // ~24 MB: far more than the socket buffers and the 64 KiB queue hold.
-    for _ in 0..3000 {
+    let cut_off = |gw: &Gateway| {
+        http_request(gw.addr(), "GET", "/metrics", &[], b"")
+            .map(|m| {
+                m.text()
+                    .contains("sluicegate_slow_consumer_disconnects_total{shard=\"0\"} 1")
+            })
+            .unwrap_or(false)
+    };
+    // Up to ~24 MB: far more than the socket buffers and the 64 KiB queue hold. Stop as soon
+    // as the cut-off happened: a cut-off client gets 500 ms to take its last bytes, however
+    // long the publishing takes (each publish waits for the durable log's sync).
+    for i in 0..3000 {
         common::publish_on(&mut conn, "flood", &event);
+        if i % 10 == 9 && cut_off(&gw) {
+            break;
+        }
     }
     // The slow client's socket holds events written before the cut-off, then the close.
     let close = loop {

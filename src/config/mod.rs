@@ -31,6 +31,7 @@
 //!         print!("{}", config.to_toml());
 //!         std::process::exit(0);
 //!     }
+//!     Ok(LoadOutcome::PrintSystemdUnit { .. }) => std::process::exit(0),
 //!     // Prints clap's help/version (exit 0) or the one-line error (exit 2).
 //!     Err(err) => err.exit(),
 //! };
