@@ -135,6 +135,9 @@ pub struct SseConfig {
     pub max_queue_bytes: usize,
     /// Most topics one subscription may name. Default 32.
     pub max_topics_per_subscription: usize,
+    /// Milliseconds a client that was cut off (too slow, token expired) gets to take its last
+    /// bytes (the notice or close frame saying why) before its socket closes. Default 500.
+    pub cut_off_grace_ms: u64,
 }
 
 impl Default for SseConfig {
@@ -144,6 +147,7 @@ impl Default for SseConfig {
             retry_ms: 2000,
             max_queue_bytes: MIB,
             max_topics_per_subscription: 32,
+            cut_off_grace_ms: 500,
         }
     }
 }

@@ -188,7 +188,7 @@ fn unknown_key_in_file_names_key_file_and_choices() {
     );
     assert!(err.contains(&format!("(from file {path})")), "{err}");
     assert!(
-        err.contains("expected one of heartbeat_ms, max_queue_bytes"),
+        err.contains("expected one of cut_off_grace_ms, heartbeat_ms, max_queue_bytes"),
         "{err}"
     );
 }

@@ -65,6 +65,7 @@ impl Config {
             ("http.header_timeout_ms", self.http.header_timeout_ms),
             ("sse.heartbeat_ms", self.sse.heartbeat_ms),
             ("sse.retry_ms", u64::from(self.sse.retry_ms)),
+            ("sse.cut_off_grace_ms", self.sse.cut_off_grace_ms),
             ("ws.ping_interval_ms", self.ws.ping_interval_ms),
         ];
         for (key, value) in millis {

@@ -31,11 +31,6 @@ pub enum SessionEnd {
     WriteError,
 }
 
-/// How long a cut-off client gets to take its last bytes before the socket closes. A draining
-/// client gets until the shard's drain deadline instead: what it still has queued are events
-/// whose publish was acknowledged, and the embedded broker's copy dies with the process.
-const LAST_WORDS: Duration = Duration::from_millis(500);
-
 /// What a transport does with the client's side of a stream.
 pub trait Peer {
     /// Where the client's bytes are read into (its size is per-connection memory).
@@ -83,6 +78,10 @@ pub async fn run(
     // socket busy while never coming near the cut-off limit.
     let (low, high) = (max_queue / 4, max_queue / 2);
     let metrics = ctx.metrics();
+    // How long a cut-off client gets to take its last bytes before the socket closes
+    // (`sse.cut_off_grace_ms`). A draining client gets until the shard's drain deadline
+    // instead: what it still has queued are events whose publish was acknowledged.
+    let last_words_for = Duration::from_millis(ctx.config().sse.cut_off_grace_ms);
     let mut last_words: Option<Timer> = None;
     let mut expiry = expires_at.map(|at| Timer::new(at.saturating_duration_since(Instant::now())));
     // The end of an egress hold (`delay` mode) this task waits for.
@@ -178,7 +177,7 @@ pub async fn run(
         }
         // The socket is full. A client that was cut off gets a little time, not forever.
         if let SubState::CutOff(why) = sub.state() {
-            let timer = last_words.get_or_insert_with(|| Timer::new(LAST_WORDS));
+            let timer = last_words.get_or_insert_with(|| Timer::new(last_words_for));
             if Pin::new(timer).poll(cx).is_ready() {
                 return Poll::Ready(SessionEnd::CutOff(why));
             }
