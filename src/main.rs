@@ -87,11 +87,13 @@ fn main() -> ExitCode {
         let mut seen = 0;
         for signal in signals.forever() {
             if signal == SIGHUP {
-                match reload.reload_keys() {
-                    Ok(true) => tracing::info!("SIGHUP: jwt key files reloaded"),
-                    Ok(false) => tracing::info!("SIGHUP: no jwt key files to reload"),
+                match reload.reload() {
+                    Ok(what) if what.is_empty() => {
+                        tracing::info!("SIGHUP: no key or secret files to reload")
+                    }
+                    Ok(what) => tracing::info!("SIGHUP: reloaded {}", what.join(", ")),
                     Err(e) => {
-                        tracing::warn!("SIGHUP: jwt keys not reloaded, the old ones stay: {e}")
+                        tracing::warn!("SIGHUP: not reloaded, what is in use stays: {e}")
                     }
                 }
                 continue;

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use common::{config_file, http_request, Gateway, SseClient, EVENT_TIMEOUT};
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha512};
+use std::process::Command;
 use std::time::Duration;
 
 const HUB_SECRET: &str = "hub-secret-1";
@@ -223,4 +224,56 @@ fn unsigned_topics_follow_the_usual_credentials_and_bad_requests_are_refused() {
     }
     let r = http_request(gw.addr(), "GET", "/webhook-receiver?topic=plain", &[], b"").expect("get");
     assert_eq!(r.status, 405);
+}
+
+#[test]
+fn a_rotated_secret_file_takes_effect_on_sighup() {
+    let dir = std::env::temp_dir().join(format!("sluicegate-whsecret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let secret_file = dir.join("gh.secret");
+    std::fs::write(&secret_file, format!("{HUB_SECRET}\n")).expect("secret");
+    let toml = format!(
+        "[[webhooks.receivers]]\ntopic = \"gh\"\nscheme = \"websub\"\nsecret_file = \"{}\"\n",
+        secret_file.display()
+    );
+    let gw = Gateway::start(&["--config", &config_file(&toml)]);
+    let post = |secret: &str| {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("key");
+        mac.update(b"{}");
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        http_request(
+            gw.addr(),
+            "POST",
+            "/webhook-receiver?topic=gh",
+            &[("X-Hub-Signature", &format!("sha256={hex}"))],
+            b"{}",
+        )
+        .expect("post")
+        .status
+    };
+    assert_eq!(post(HUB_SECRET), 202);
+    assert_eq!(post("rotated-secret"), 401);
+    std::fs::write(&secret_file, "rotated-secret\n").expect("rotate");
+    let status = Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    // The reload happens on the signal thread: wait for it to show.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while post("rotated-secret") != 202 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new secret never accepted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(post(HUB_SECRET), 401, "the old secret no longer works");
+    assert!(gw.log().contains("webhook receiver secret"), "{}", gw.log());
+    let _ = std::fs::remove_dir_all(&dir);
 }

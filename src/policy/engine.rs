@@ -43,8 +43,10 @@ pub struct Policy {
     ip_table: Option<Arc<IpTable>>,
     board: Arc<QuotaBoard>,
     shards: usize,
-    /// Topics that take signed webhooks.
-    receivers: Receivers,
+    /// Topics that take signed webhooks; swapped whole when SIGHUP re-reads secret files.
+    receivers: std::sync::RwLock<Arc<Receivers>>,
+    /// What the receivers are loaded from (SIGHUP loads them again).
+    webhooks: crate::config::WebhooksConfig,
 }
 
 /// What a request presents, read from its head.
@@ -116,21 +118,42 @@ impl Policy {
             ip_table: IpTable::new(limits.max_connections_per_ip, limits.ip_connections),
             board: Arc::new(QuotaBoard::new(shards)),
             shards,
-            receivers: Receivers::from_config(config)?,
+            receivers: std::sync::RwLock::new(Arc::new(Receivers::from_config(
+                &config.webhooks,
+                &config.limits,
+            )?)),
+            webhooks: config.webhooks.clone(),
         }))
     }
 
     /// The signed-webhook receiver of `topic`, if one is configured.
-    pub fn webhook_receiver(&self, topic: &str) -> Option<&Receiver> {
-        self.receivers.get(topic)
+    pub fn webhook_receiver(&self, topic: &str) -> Option<Arc<Receiver>> {
+        // A poisoned lock only means a reload panicked; the receivers it holds are whole.
+        let receivers = match self.receivers.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        receivers.get(topic)
     }
 
-    /// Re-read the JWT key files (SIGHUP). `Ok(false)` when no JWT keys are configured.
-    pub fn reload_keys(&self) -> Result<bool, String> {
-        match &self.jwt {
-            None => Ok(false),
-            Some(keys) => keys.reload().map(|()| true),
+    /// Re-read the key and secret files (SIGHUP): the JWT keys, and the webhook receivers'
+    /// secrets. Says what was reloaded; on an error what is in use stays.
+    pub fn reload(&self) -> Result<Vec<String>, String> {
+        let mut reloaded = Vec::new();
+        if let Some(keys) = &self.jwt {
+            keys.reload().map_err(|e| format!("jwt keys: {e}"))?;
+            reloaded.push("jwt key files".to_owned());
         }
+        if !self.webhooks.receivers.is_empty() {
+            let fresh = Receivers::from_config(&self.webhooks, &self.limits)?;
+            let n = fresh.count();
+            match self.receivers.write() {
+                Ok(mut r) => *r = Arc::new(fresh),
+                Err(poisoned) => *poisoned.into_inner() = Arc::new(fresh),
+            }
+            reloaded.push(format!("{n} webhook receiver secret(s)"));
+        }
+        Ok(reloaded)
     }
 
     /// Whether any limit that holds across shards is configured (the shards then rebalance).

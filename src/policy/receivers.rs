@@ -9,7 +9,7 @@ use super::principal::{Kind, Principal};
 use super::webhook_signature::{
     standard_key, verify_hub_signature, verify_standard, SignatureError, StandardHeaders,
 };
-use crate::config::{Config, SignatureScheme};
+use crate::config::{LimitsConfig, SignatureScheme, WebhooksConfig};
 
 /// One topic's receiver.
 #[derive(Debug)]
@@ -49,15 +49,14 @@ impl Receiver {
 /// Every receiver, by topic.
 #[derive(Debug, Default)]
 pub struct Receivers {
-    by_topic: HashMap<String, Receiver>,
+    by_topic: HashMap<String, Arc<Receiver>>,
 }
 
 impl Receivers {
     /// Load `[[webhooks.receivers]]`, reading secret files; an error names the entry.
-    pub fn from_config(config: &Config) -> Result<Self, String> {
-        let limits = &config.limits;
+    pub fn from_config(webhooks: &WebhooksConfig, limits: &LimitsConfig) -> Result<Self, String> {
         let mut by_topic = HashMap::new();
-        for (i, r) in config.webhooks.receivers.iter().enumerate() {
+        for (i, r) in webhooks.receivers.iter().enumerate() {
             let at = format!("webhooks.receivers[{i}]");
             let secret = match &r.secret_file {
                 Some(path) => std::fs::read_to_string(path)
@@ -89,14 +88,22 @@ impl Receivers {
                 secret,
                 principal,
             };
-            if by_topic.insert(r.topic.clone(), receiver).is_some() {
+            if by_topic
+                .insert(r.topic.clone(), Arc::new(receiver))
+                .is_some()
+            {
                 return Err(format!("{at}: topic `{}` has two receivers", r.topic));
             }
         }
         Ok(Self { by_topic })
     }
 
-    pub fn get(&self, topic: &str) -> Option<&Receiver> {
-        self.by_topic.get(topic)
+    pub fn get(&self, topic: &str) -> Option<Arc<Receiver>> {
+        self.by_topic.get(topic).cloned()
+    }
+
+    /// How many topics take signed webhooks.
+    pub fn count(&self) -> usize {
+        self.by_topic.len()
     }
 }

@@ -19,7 +19,8 @@ Wants=network-online.target
 Type=notify
 NotifyAccess=main
 ExecStart={binary}{config_arg}
-# SIGHUP reloads the JWT key files; SIGTERM drains (clients are told to reconnect), then exits.
+# SIGHUP reloads the JWT key and webhook secret files; SIGTERM drains (clients are told to
+# reconnect), then exits.
 ExecReload=/bin/kill -HUP $MAINPID
 KillSignal=SIGTERM
 TimeoutStopSec=30

@@ -195,17 +195,18 @@ impl Gateway {
     }
 }
 
-/// Reloads what can change without a restart (today: the JWT key files), from any thread.
+/// Reloads what can change without a restart (the JWT key files, webhook secrets), from any
+/// thread.
 #[derive(Clone)]
 pub struct ReloadHandle {
     shared: Arc<Shared>,
 }
 
 impl ReloadHandle {
-    /// Re-read the JWT key files; `Ok(false)` when no JWT keys are configured. On an error the
-    /// keys in use stay.
-    pub fn reload_keys(&self) -> Result<bool, String> {
-        self.shared.policy.reload_keys()
+    /// Re-read the key and secret files (JWT keys, webhook receiver secrets); what was
+    /// reloaded. On an error what is in use stays.
+    pub fn reload(&self) -> Result<Vec<String>, String> {
+        self.shared.policy.reload()
     }
 }
 
