@@ -181,6 +181,7 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn parts(topic: &str, n: u32) -> Vec<PartitionKey> {
         (0..n)
@@ -226,5 +227,80 @@ mod tests {
         assert_eq!(layout.len(), 4);
         assert_eq!(layout.group(2).slots, 2..4, "c moved down");
         assert_eq!(&*layout.parts()[2].topic, "c");
+    }
+
+    /// What a layout is made to do: add a topic's group, end one, or compact.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u32),
+        Remove(usize),
+        Compact,
+    }
+
+    proptest! {
+        /// Against a model (the active topics in order, each with its partition count): the
+        /// live slots are exactly the active groups' partitions, in order; each live slot's
+        /// group spans it; slot numbers never move except by compaction, which leaves no dead
+        /// slot and keeps the order.
+        #[test]
+        fn any_sequence_of_changes_keeps_slots_and_groups_consistent(
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    (1u32..4).prop_map(Op::Add),
+                    (0usize..8).prop_map(Op::Remove),
+                    Just(Op::Compact),
+                ],
+                0..40,
+            )
+        ) {
+            let mut layout = Layout::default();
+            let mut model: Vec<(String, u32)> = Vec::new();
+            let mut next_topic = 0;
+            for op in ops {
+                match op {
+                    Op::Add(n) => {
+                        let topic = format!("t{next_topic}");
+                        next_topic += 1;
+                        let before = layout.len();
+                        let slots = layout.add_group(parts(&topic, n), None);
+                        prop_assert_eq!(slots, before..before + n as usize, "appended");
+                        model.push((topic, n));
+                    }
+                    Op::Remove(i) if !model.is_empty() => {
+                        let (topic, _) = model.remove(i % model.len());
+                        let g = layout.group_of_topic(&topic).expect("subscribed");
+                        let numbered: Vec<(usize, PartitionKey)> =
+                            layout.live_slots().map(|(s, k)| (s, k.clone())).collect();
+                        layout.deactivate(g);
+                        // The others keep their slot numbers.
+                        for (slot, key) in numbered.iter().filter(|(_, k)| *k.topic != *topic) {
+                            prop_assert!(layout.is_live_slot(*slot));
+                            prop_assert_eq!(&layout.parts()[*slot], key);
+                        }
+                    }
+                    Op::Remove(_) => {}
+                    Op::Compact => {
+                        let live: Vec<PartitionKey> =
+                            layout.live_slots().map(|(_, k)| k.clone()).collect();
+                        let keep = layout.compact();
+                        prop_assert_eq!(keep.iter().filter(|&&k| k).count(), live.len());
+                        prop_assert!(!layout.has_dead_slots());
+                        prop_assert_eq!(layout.parts(), &live[..], "order kept");
+                    }
+                }
+                let expected: Vec<PartitionKey> = model
+                    .iter()
+                    .flat_map(|(t, n)| parts(t, *n))
+                    .collect();
+                let live: Vec<PartitionKey> =
+                    layout.live_slots().map(|(_, k)| k.clone()).collect();
+                prop_assert_eq!(&live, &expected);
+                let topics: Vec<&str> = model.iter().map(|(t, _)| t.as_str()).collect();
+                prop_assert_eq!(layout.topics(), topics);
+                for (slot, _) in layout.live_slots() {
+                    prop_assert!(layout.group(slot).slots.contains(&slot));
+                }
+            }
+        }
     }
 }
