@@ -511,3 +511,44 @@ fn damaged_segments_lose_only_what_is_damaged_and_the_gateway_says_so() {
     let _ = gw.wait_exit(Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[test]
+fn a_quiet_partitions_last_segment_ages_out_and_offsets_carry_on() {
+    let data_dir = scratch("quiet");
+    // Retention by age (1 s, checked every 250 ms); a history of one event, so a resume reads
+    // the disk.
+    let cfg = config_file(&format!(
+        "[storage]\nmode = \"durable\"\ndata_dir = \"{}\"\nretention_ms = 1000\nretention_bytes = 0\n\
+         [memory_broker]\nhistory_events = 1\n",
+        data_dir.display()
+    ));
+    let mut gw = Gateway::start(&["--config", &cfg]);
+    let ids: Vec<String> = (0..5).map(|i| gw.publish("t", &format!("q{i}"))).collect();
+    let first = data_dir.join("topics/t/0/00000000000000000000.log");
+    let successor = data_dir.join("topics/t/0/00000000000000000005.log");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while first.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!first.exists(), "the quiet segment outlived retention_ms");
+    assert!(successor.exists(), "an empty segment keeps the next offset");
+    // A resume from the first event: its successors are gone (reset), the newest is in memory.
+    let mut sub = SseClient::connect(gw.addr(), "/topics/t/events", &[("Last-Event-ID", &ids[0])]);
+    let reset = sub.next_event(EVENT_WAIT).expect("reset");
+    assert_eq!(reset.event_type, "reset", "{reset:?}");
+    assert_eq!(sub.next_event(EVENT_WAIT).expect("q4").data, "q4");
+    // Offsets carry on, also across a crash.
+    let next = gw.publish("t", "q5");
+    assert_eq!(
+        next,
+        format!("{}-6", ids[0].split('-').next().expect("epoch"))
+    );
+    gw.kill9();
+    let gw = Gateway::start(&["--config", &cfg]);
+    let after = gw.publish("t", "q6");
+    assert_eq!(
+        after,
+        format!("{}-7", ids[0].split('-').next().expect("epoch"))
+    );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

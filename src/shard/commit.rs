@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use glommio::io::DmaFile;
 
-use crate::broker::durable::partition_log::{FlushJob, Flushed, LogSettings, PartitionLog};
+use crate::broker::durable::partition_log::{
+    create_empty_segment, FlushJob, Flushed, LogSettings, PartitionLog,
+};
 use crate::broker::{FramedEvent, PartitionKey, PublishError};
 use crate::config::FsyncPolicy;
 use crate::shard::context::{ReplyTo, ShardContext};
@@ -131,16 +133,21 @@ impl DurableLog {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let doomed: Vec<std::path::PathBuf> = self
-            .logs
-            .borrow_mut()
-            .iter_mut()
-            .flat_map(|(key, l)| {
-                let (max_bytes, max_age_ms) = retention.for_topic(&key.topic);
-                let min_timestamp = (max_age_ms > 0).then(|| now - max_age_ms as i64);
-                l.expire(max_bytes, min_timestamp)
-            })
-            .collect();
+        let mut doomed: Vec<std::path::PathBuf> = Vec::new();
+        let mut quiet = Vec::new();
+        for (key, l) in self.logs.borrow_mut().iter_mut() {
+            let (max_bytes, max_age_ms) = retention.for_topic(&key.topic);
+            let min_timestamp = (max_age_ms > 0).then(|| now - max_age_ms as i64);
+            doomed.extend(l.expire(max_bytes, min_timestamp));
+            if let Some(min) = min_timestamp {
+                if l.quiet_expired_segment(min).is_some() {
+                    quiet.push((key.clone(), min));
+                }
+            }
+        }
+        for (key, min) in quiet {
+            doomed.extend(self.retire_quiet_segment(&key, min).await);
+        }
         let mut removed = 0;
         for path in doomed {
             match glommio::io::remove(&path)
@@ -156,6 +163,47 @@ impl DurableLog {
             }
         }
         removed
+    }
+
+    /// Replace the quiet, expired segment of `key` with an empty one at its next offset; the
+    /// old segment's files to remove. Holds the partition's files lock throughout, so no flush
+    /// writes meanwhile; gives up, removing the new file, when an append came in.
+    async fn retire_quiet_segment(&self, key: &PartitionKey, min: i64) -> Vec<std::path::PathBuf> {
+        let Some(lock) = self.logs.borrow().get(key).map(PartitionLog::files_lock) else {
+            return Vec::new();
+        };
+        let Ok(_files) = lock.acquire_static_permit(1).await else {
+            return Vec::new();
+        };
+        let quiet = |logs: &HashMap<PartitionKey, PartitionLog>| {
+            logs.get(key)
+                .and_then(|l| Some((l.dir().to_owned(), l.quiet_expired_segment(min)?)))
+        };
+        let Some((dir, (old, next))) = quiet(&self.logs.borrow()) else {
+            return Vec::new();
+        };
+        // The successor first: its name keeps the next offset across a restart.
+        if let Err(e) = create_empty_segment(&dir, next).await {
+            tracing::warn!(dir = %dir.display(), error = %e, "retention: cannot start a new segment");
+            return Vec::new();
+        }
+        let retired = {
+            let mut logs = self.logs.borrow_mut();
+            match (quiet(&logs), logs.get_mut(key)) {
+                (Some((_, found)), Some(l)) if found == (old, next) => Some(l.retired(old, next)),
+                _ => None,
+            }
+        };
+        if let Some(files) = retired {
+            return files;
+        }
+        // Not quiet any more: the new file must go before any flush can run (this still holds
+        // the lock), or it would shadow the records about to follow in the old segment.
+        let path = dir.join(crate::broker::log::log_name(next));
+        if let Err(e) = glommio::io::remove(&path).await {
+            tracing::warn!(path = %path.display(), error = %e, "retention: cannot remove an unused segment");
+        }
+        Vec::new()
     }
 
     fn wait_for_work(&self) -> impl Future<Output = ()> + '_ {
@@ -239,6 +287,9 @@ async fn commit_turn(ctx: &ShardContext, log: &DurableLog) {
                 }
             }
             Err(e) => {
+                if let Some(l) = log.logs.borrow_mut().get_mut(&key) {
+                    let _ = l.finish_flush(Err(std::io::Error::other("write failed")));
+                }
                 failed.insert(key, e.to_string());
             }
         }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use glommio::io::{Directory, DmaFile, OpenOptions};
+use glommio::sync::Semaphore;
 
 use super::recovery::{RecoveredPartition, SegmentMeta};
 use crate::broker::log::{encode, index_name, log_name, EncodeError, RecordRef, SparseIndex};
@@ -56,6 +57,11 @@ pub struct PartitionLog {
     pending_records: Vec<PendingRecord>,
     /// The partition's directories exist (created by the first flush otherwise).
     dir_ready: bool,
+    /// A flush taken by `begin_flush` has not been finished yet.
+    in_flight: bool,
+    /// Held while a flush writes, and while retention replaces a quiet segment: the two never
+    /// touch the segment files at the same time.
+    files: Rc<Semaphore>,
 }
 
 /// Where pending records go: the bookmark [`PartitionLog::rewind`] goes back to.
@@ -77,6 +83,8 @@ impl PartitionLog {
             pending: Vec::new(),
             pending_records: Vec::new(),
             dir_ready: false,
+            in_flight: false,
+            files: Rc::new(Semaphore::new(1)),
         }
     }
 
@@ -141,6 +149,7 @@ impl PartitionLog {
     /// Take what is pending for writing, deciding where it goes.
     pub fn begin_flush(&mut self) -> Option<FlushJob> {
         let first = self.pending_records.first()?.offset;
+        self.in_flight = true;
         let bytes = std::mem::take(&mut self.pending);
         let records = std::mem::take(&mut self.pending_records);
         let full = self
@@ -169,6 +178,7 @@ impl PartitionLog {
             (None, None) => (Target::Create { base: first }, None),
         };
         Some(FlushJob {
+            files: self.files.clone(),
             dir: self.dir.clone(),
             make_dirs: !self.dir_ready,
             target,
@@ -183,6 +193,7 @@ impl PartitionLog {
     /// are refused); the segment is as before, and the next flush rewrites from there.
     /// Returns whether a segment was sealed (retention may have work).
     pub fn finish_flush(&mut self, done: std::io::Result<Flushed>) -> std::io::Result<bool> {
+        self.in_flight = false;
         let flushed = done?;
         self.dir_ready = true;
         self.reopen = None;
@@ -217,6 +228,58 @@ impl PartitionLog {
         }
         removed
     }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What a flush and a segment replacement both hold (see [`PartitionLog::files`]).
+    pub fn files_lock(&self) -> Rc<Semaphore> {
+        self.files.clone()
+    }
+
+    /// The segment being appended to, when every event in it is older than `min_timestamp_ms`
+    /// and nothing is pending or being written: a quiet partition's last events would
+    /// otherwise outlive retention forever. Its base and the offset the next event gets; the
+    /// caller (holding [`PartitionLog::files_lock`]) starts an empty segment there, so the
+    /// offset survives a restart, and then [`PartitionLog::retired`] drops the old one.
+    pub fn quiet_expired_segment(&self, min_timestamp_ms: i64) -> Option<(u64, u64)> {
+        if self.in_flight || !self.pending.is_empty() {
+            return None;
+        }
+        let current = self
+            .active
+            .as_ref()
+            .map(|a| &a.meta)
+            .or(self.reopen.as_ref())?;
+        let last = current.last_offset?;
+        (current.max_timestamp_ms < min_timestamp_ms).then_some((current.base_offset, last + 1))
+    }
+
+    /// The quiet segment at `old_base` was replaced by an empty one at `next`: append there
+    /// from now on. The old segment's files, to remove.
+    pub fn retired(&mut self, old_base: u64, next: u64) -> Vec<PathBuf> {
+        self.active = None;
+        self.reopen = Some(SegmentMeta {
+            base_offset: next,
+            len: 0,
+            last_offset: None,
+            max_timestamp_ms: 0,
+            index: SparseIndex::new(next, self.settings.index_interval),
+        });
+        vec![
+            self.dir.join(log_name(old_base)),
+            self.dir.join(index_name(old_base)),
+        ]
+    }
+}
+
+/// Create the empty segment file at `base` in `dir` (a quiet segment's successor) and make its
+/// name durable.
+pub async fn create_empty_segment(dir: &Path, base: u64) -> std::io::Result<()> {
+    let file = create_file(&dir.join(log_name(base))).await?;
+    file.close().await.map_err(glommio_io)?;
+    sync_dir(dir).await
 }
 
 /// Which file a flush writes to.
@@ -240,6 +303,7 @@ struct Sealing {
 
 /// The I/O of one flush, detached from the log so no borrow is held while it runs.
 pub struct FlushJob {
+    files: Rc<Semaphore>,
     dir: PathBuf,
     make_dirs: bool,
     target: Target,
@@ -281,6 +345,12 @@ impl FlushJob {
 
     /// Write the records (sealing the previous segment or opening one first, as decided).
     pub async fn run(self) -> std::io::Result<Flushed> {
+        // No segment replacement while this writes (released when this returns).
+        let _files = self
+            .files
+            .acquire_static_permit(1)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         if self.make_dirs {
             create_dirs(&self.dir).await?;
         }
