@@ -119,3 +119,48 @@ fn json_logs_are_one_object_per_line() {
         "structured fields: {listening}"
     );
 }
+
+#[test]
+fn metrics_carry_stage_latency_summaries() {
+    let gw = Gateway::start(&[]);
+    let mut sub = common::SseClient::connect(gw.addr(), "/topics/lat/events", &[]);
+    for i in 0..5 {
+        gw.publish("lat", &format!("e{i}"));
+    }
+    sub.expect_events(5, common::EVENT_TIMEOUT);
+    let text = common::http_request(gw.addr(), "GET", "/metrics", &[], b"")
+        .expect("metrics")
+        .text();
+    assert!(
+        text.contains("# TYPE sluicegate_stage_seconds summary"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sluicegate_stage_seconds_count{stage=\"publish\"} 5"),
+        "{text}"
+    );
+    let count = |stage: &str| -> u64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "sluicegate_stage_seconds_count{{stage=\"{stage}\"}}"
+                ))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        count("fanout_first_write"),
+        5,
+        "one per event on the subscriber's shard"
+    );
+    assert_eq!(count("fanout_last_write"), 5);
+    let p99: f64 = text
+        .lines()
+        .find(|l| l.starts_with("sluicegate_stage_seconds{stage=\"publish\",quantile=\"0.99\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("publish p99");
+    assert!(p99 > 0.0 && p99 < 10.0, "{p99}");
+}

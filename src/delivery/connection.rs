@@ -266,11 +266,11 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handle
                 Response::text(200, "ready")
             }
         }
-        Route::Metrics => Response::new(
-            200,
-            "text/plain; version=0.0.4",
-            render(&ctx.shared.metrics),
-        ),
+        Route::Metrics => Response::new(200, "text/plain; version=0.0.4", {
+            let mut text = render(&ctx.shared.metrics);
+            crate::telemetry::latency::render(&ctx.shared.latency, &mut text);
+            text
+        }),
         Route::TopicEvents(segment) if req.method == Method::Post => match authenticate(ctx, req) {
             Ok(principal) => publish::handle(ctx, req, segment, &principal, client).await,
             Err(refused) => refused,

@@ -19,6 +19,7 @@ use crate::policy::engine::ShardPolicy;
 use crate::policy::principal::{Action, Principal};
 use crate::shard::context::ShardContext;
 use crate::shard::kafka_link::KafkaLink;
+use crate::telemetry::latency::Stage;
 
 /// An option given as a query parameter or, failing that, as a `Sluicegate-*` header.
 fn option(req: &Request, name: &str, header: &str) -> Result<Option<String>, Response> {
@@ -149,6 +150,20 @@ fn from_request(req: &Request, segment: &str) -> Result<Publication, Response> {
 /// rate limits, then append it (embedded broker) or produce it (Kafka); the ids the events
 /// got, or the answer that refuses it.
 pub async fn publish(
+    ctx: &ShardContext,
+    principal: &Principal,
+    client: IpAddr,
+    p: Publication,
+) -> Result<Vec<String>, Response> {
+    let started = Instant::now();
+    let result = publish_checked(ctx, principal, client, p).await;
+    if result.is_ok() {
+        ctx.latency().record(Stage::Publish, started.elapsed());
+    }
+    result
+}
+
+async fn publish_checked(
     ctx: &ShardContext,
     principal: &Principal,
     client: IpAddr,

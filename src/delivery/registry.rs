@@ -81,7 +81,7 @@ impl Registry {
                 }
             }
         }
-        writer.submit(ready);
+        writer.submit(ready, now);
         queued
     }
 

@@ -22,6 +22,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::subscriber::Subscriber;
+use crate::telemetry::latency::{Stage, StageLatencies};
 use crate::telemetry::ShardMetrics;
 
 /// Subscribers written from one batch per turn: ~64 x 5 us of loopback `sendmsg` is ~0.3 ms,
@@ -46,6 +47,8 @@ const SPARE_BATCHES: usize = 64;
 struct Batch {
     subs: Vec<Rc<Subscriber>>,
     next: usize,
+    /// When the event was offered to them (the fan-out latency stages start here).
+    offered_at: Instant,
 }
 
 /// The batches waiting to be written, and the writer task's waker.
@@ -62,14 +65,18 @@ impl Writer {
         self.spare.borrow_mut().pop().unwrap_or_default()
     }
 
-    /// Queue one event's ready subscribers and wake the writer task if it sleeps: once per
-    /// fanned-out event, not per subscriber.
-    pub fn submit(&self, subs: Vec<Rc<Subscriber>>) {
+    /// Queue one event's ready subscribers (offered to them at `offered_at`) and wake the
+    /// writer task if it sleeps: once per fanned-out event, not per subscriber.
+    pub fn submit(&self, subs: Vec<Rc<Subscriber>>, offered_at: Instant) {
         if subs.is_empty() {
             self.recycle(subs);
             return;
         }
-        self.batches.borrow_mut().push_back(Batch { subs, next: 0 });
+        self.batches.borrow_mut().push_back(Batch {
+            subs,
+            next: 0,
+            offered_at,
+        });
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
         }
@@ -106,10 +113,13 @@ impl Writer {
 
     /// One turn: up to [`SUBSCRIBERS_PER_TURN`] subscribers of the front batch; an unfinished
     /// batch goes to the back. Returns false when no batch was waiting.
-    fn turn(&self, metrics: &ShardMetrics) -> bool {
+    fn turn(&self, metrics: &ShardMetrics, latency: &StageLatencies) -> bool {
         let Some(mut batch) = self.batches.borrow_mut().pop_front() else {
             return false;
         };
+        if batch.next == 0 {
+            latency.record(Stage::FanoutFirstWrite, batch.offered_at.elapsed());
+        }
         let end = (batch.next + SUBSCRIBERS_PER_TURN).min(batch.subs.len());
         for sub in &batch.subs[batch.next..end] {
             let flushed = sub.write_scheduled();
@@ -122,17 +132,18 @@ impl Writer {
         if batch.next < batch.subs.len() {
             self.batches.borrow_mut().push_back(batch);
         } else {
+            latency.record(Stage::FanoutLastWrite, batch.offered_at.elapsed());
             self.recycle(batch.subs);
         }
         true
     }
 
     /// The writer task: write batches, a turn at a time, until the shard stops.
-    pub async fn run(&self, metrics: &ShardMetrics) {
+    pub async fn run(&self, metrics: &ShardMetrics, latency: &StageLatencies) {
         let mut stepped_aside = Instant::now();
         loop {
             self.work().await;
-            while self.turn(metrics) {
+            while self.turn(metrics, latency) {
                 if stepped_aside.elapsed() >= IO_EVERY {
                     glommio::timer::sleep(IO_PAUSE).await;
                     stepped_aside = Instant::now();

@@ -34,6 +34,8 @@ pub struct Shared {
     pub epoch: u64,
     /// Credentials, ACLs and the limits that hold across shards.
     pub policy: Arc<Policy>,
+    /// Per shard: stage latency histograms (`/metrics` summaries).
+    pub latency: Box<[crate::telemetry::latency::StageLatencies]>,
 }
 
 impl Shared {
@@ -178,6 +180,11 @@ impl ShardContext {
 
     pub fn metrics(&self) -> &ShardMetrics {
         &self.shared.metrics[self.id]
+    }
+
+    /// This shard's stage latency histograms.
+    pub fn latency(&self) -> &crate::telemetry::latency::StageLatencies {
+        &self.shared.latency[self.id]
     }
 
     pub fn shards(&self) -> usize {

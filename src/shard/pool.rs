@@ -106,6 +106,7 @@ impl Gateway {
             shutdown: GlobalShutdown::default(),
             epoch,
             policy,
+            latency: (0..shards).map(|_| Default::default()).collect(),
         });
         let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, PoolError>>();
         let mut handles = Vec::with_capacity(shards);
@@ -282,7 +283,11 @@ async fn shard_main(
     glommio::spawn_local(mesh_loop(ctx.clone())).detach();
     glommio::spawn_local(heartbeat_loop(ctx.clone())).detach();
     let writer_ctx = ctx.clone();
-    glommio::spawn_local(async move { writer_ctx.writer.run(writer_ctx.metrics()).await }).detach();
+    glommio::spawn_local(async move {
+        let (metrics, latency) = (writer_ctx.metrics(), writer_ctx.latency());
+        writer_ctx.writer.run(metrics, latency).await
+    })
+    .detach();
     if ctx.kafka.is_some() {
         glommio::spawn_local(kafka_link::run(ctx.clone())).detach();
     }

@@ -6,6 +6,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod latency;
+
 macro_rules! counters {
     ($($(#[doc = $doc:literal])* $name:ident: $kind:literal,)*) => {
         /// One shard's counters and gauges. Aligned to 128 bytes (two cache lines, as the
