@@ -31,8 +31,13 @@ fn gateway() -> Gateway {
     Gateway::start(&["--config", &config_file(&toml)])
 }
 
-fn hub_signature_256(body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(HUB_SECRET.as_bytes()).expect("key");
+/// `X-Hub-Signature` of `body` with `secret`: `method=<hex HMAC>`.
+fn hub_signature<M: Mac + hmac::digest::KeyInit>(
+    method: &str,
+    secret: &str,
+    body: &[u8],
+) -> String {
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(body);
     let hex: String = mac
         .finalize()
@@ -40,7 +45,11 @@ fn hub_signature_256(body: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("sha256={hex}")
+    format!("{method}={hex}")
+}
+
+fn hub_signature_256(body: &[u8]) -> String {
+    hub_signature::<Hmac<Sha256>>("sha256", HUB_SECRET, body)
 }
 
 fn now() -> i64 {
@@ -87,20 +96,13 @@ fn websub_signed_deliveries_are_published_with_their_content_type_and_bad_ones_r
     assert_eq!(ev.data, std::str::from_utf8(body).expect("utf8"));
     assert_eq!(ev.event_type, "pull_request");
     // sha512 too.
-    let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(HUB_SECRET.as_bytes()).expect("key");
-    mac.update(b"{}");
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha512 = hub_signature::<Hmac<Sha512>>("sha512", HUB_SECRET, b"{}");
     let r = http_request(
         gw.addr(),
         "POST",
         "/webhook-receiver?topic=gh",
         &[
-            ("X-Hub-Signature", &format!("sha512={hex}")),
+            ("X-Hub-Signature", &sha512),
             ("Content-Type", "application/json"),
         ],
         b"{}",
@@ -238,19 +240,12 @@ fn a_rotated_secret_file_takes_effect_on_sighup() {
     );
     let gw = Gateway::start(&["--config", &config_file(&toml)]);
     let post = |secret: &str| {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("key");
-        mac.update(b"{}");
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let signature = hub_signature::<Hmac<Sha256>>("sha256", secret, b"{}");
         http_request(
             gw.addr(),
             "POST",
             "/webhook-receiver?topic=gh",
-            &[("X-Hub-Signature", &format!("sha256={hex}"))],
+            &[("X-Hub-Signature", &signature)],
             b"{}",
         )
         .expect("post")
