@@ -148,23 +148,20 @@ fn standard_webhooks_redeliveries_are_published_once_and_stale_ones_refused() {
         ("webhook-timestamp", ts_text.as_str()),
         ("webhook-signature", sig.as_str()),
     ];
-    let first = http_request(
-        gw.addr(),
-        "POST",
-        "/webhook-receiver?topic=std",
-        &headers,
-        body,
-    )
-    .expect("post");
+    // The provider's delivery, and its redelivery of the same message.
+    let deliver = || {
+        http_request(
+            gw.addr(),
+            "POST",
+            "/webhook-receiver?topic=std",
+            &headers,
+            body,
+        )
+        .expect("post")
+    };
+    let first = deliver();
     assert_eq!(first.status, 202, "{}", first.text());
-    let again = http_request(
-        gw.addr(),
-        "POST",
-        "/webhook-receiver?topic=std",
-        &headers,
-        body,
-    )
-    .expect("post");
+    let again = deliver();
     assert_eq!(again.status, 202);
     assert_eq!(
         again.text(),
