@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`config`]: TOML file + environment + CLI flags, validated once at start.
 //! - [`codec`]: sans-IO wire formats (HTTP/1.1 requests, SSE frames, WebSocket frames and
-//!   handshake, event ids, topic names).
+//!   handshake, event ids, topic names, query strings and WebSub hub-request form bodies).
 //!   Nothing in here touches a socket or a runtime, which is what makes it cheap to fuzz,
 //!   property-test and bench.
 //! - [`shard`]: the executor pool (one glommio executor per core), the N×N ring mesh between

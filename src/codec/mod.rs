@@ -5,4 +5,5 @@ pub mod query;
 pub mod sse;
 pub mod sse_parse;
 pub mod topic;
+pub mod websub_form;
 pub mod ws;

@@ -129,8 +129,8 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// Client text for an error message, cut at a char boundary so a huge parameter does not make
-/// a huge error.
-fn quote(s: &str) -> String {
+/// a huge error. Shared with `websub_form`, whose errors quote the same way.
+pub(crate) fn quote(s: &str) -> String {
     if s.len() <= MAX_QUOTED {
         return s.to_owned();
     }

@@ -1,6 +1,8 @@
 //! The policy engine: who a request is (credentials), what it may touch (topic ACLs), how fast
 //! it may go (token buckets) and whether it gets in at all (admission). Every transport asks
 //! the same questions through [`engine::ShardPolicy`].
+//! The webhook engine's retry decisions ([`retry_schedule`]) are here for the same reason:
+//! pure, with the clock and the randomness passed in.
 //!
 //! Decisions are pure functions over (config, principal, request, now); the only state is per
 //! shard (token cache, buckets) or, for what must hold across shards, touched at connection or
@@ -16,6 +18,7 @@ pub mod engine;
 pub mod jwt;
 pub mod principal;
 pub mod receivers;
+pub mod retry_schedule;
 pub mod split;
 pub mod token_cache;
 pub mod webhook_signature;
