@@ -17,5 +17,6 @@ pub mod jwt;
 pub mod principal;
 pub mod receivers;
 pub mod split;
+pub mod ssrf;
 pub mod token_cache;
 pub mod webhook_signature;
