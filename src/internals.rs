@@ -44,6 +44,7 @@ pub mod policy {
     pub use crate::policy::egress::EgressLimiter;
     pub use crate::policy::jwt::{JwtSettings, KeySet};
     pub use crate::policy::split::{LocalQuotas, QuotaBoard, QuotaKey, QuotaKind};
+    pub use crate::policy::ssrf::{AddressPolicy, Cidr, CidrError};
     pub use crate::policy::webhook_signature::{
         verify_hub_signature, verify_standard, StandardHeaders,
     };

@@ -6,9 +6,11 @@
 //! trickles in costs linear time, and any split of the same bytes gives the same requests.
 //!
 //! Submodules: `head` (request line and headers), `chunked` (chunked bodies), `response`
-//! (writing answers), `error` (what went wrong and which status says so).
+//! (writing answers), `error` (what went wrong and which status says so), and `client` (the
+//! other direction: writing requests and reading responses, for webhook delivery).
 
 mod chunked;
+pub mod client;
 mod error;
 mod head;
 mod response;

@@ -17,6 +17,7 @@ pub mod session;
 pub mod sse;
 pub mod subscribe;
 pub mod subscriber;
+pub mod webhook;
 pub mod webhook_receiver;
 pub mod writer;
 pub mod ws;

@@ -20,5 +20,6 @@ pub mod principal;
 pub mod receivers;
 pub mod retry_schedule;
 pub mod split;
+pub mod ssrf;
 pub mod token_cache;
 pub mod webhook_signature;

@@ -51,6 +51,11 @@ enum State {
 pub(super) struct ChunkedBody {
     state: State,
     body: BytesMut,
+    /// Body bytes kept in `body`; the rest is counted and dropped (a webhook response is read
+    /// to the end to keep the connection, but only its start is worth keeping).
+    keep: usize,
+    /// De-chunked bytes seen, kept or not: what `max_body` bounds.
+    seen: usize,
     max_body: usize,
     /// Bytes of the current size line, bounded by `MAX_SIZE_LINE`.
     line_len: usize,
@@ -67,11 +72,24 @@ impl ChunkedBody {
                 digits: 0,
             },
             body: BytesMut::new(),
+            keep: usize::MAX,
+            seen: 0,
             max_body,
             line_len: 0,
             trailer_budget: max_head.saturating_sub(head_len),
             max_head,
         }
+    }
+
+    /// Keep only the first `keep` bytes of the body (all of it is still read and bounded).
+    pub(super) fn keeping(mut self, keep: usize) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// De-chunked body bytes read so far, kept or not.
+    pub(super) fn seen(&self) -> usize {
+        self.seen
     }
 
     /// Consume what is available of the body from `buf`. `Ok(Some(body))` once the closing empty
@@ -80,9 +98,11 @@ impl ChunkedBody {
         loop {
             if let State::Data { remaining } = self.state {
                 let n = remaining.min(buf.len());
+                let kept = n.min(self.keep.saturating_sub(self.body.len()));
                 self.body
-                    .extend_from_slice(buf.get(..n).unwrap_or_default());
+                    .extend_from_slice(buf.get(..kept).unwrap_or_default());
                 buf.advance(n);
+                self.seen += n;
                 if n < remaining {
                     self.state = State::Data {
                         remaining: remaining - n,
@@ -151,7 +171,8 @@ impl ChunkedBody {
                         State::TrailerStart
                     } else {
                         // Grow once per chunk, bounded by the limit already checked.
-                        self.body.reserve(value.min(64 * 1024));
+                        let room = self.keep.saturating_sub(self.body.len());
+                        self.body.reserve(value.min(64 * 1024).min(room));
                         State::Data { remaining: value }
                     }
                 }
@@ -197,7 +218,7 @@ impl ChunkedBody {
             .checked_mul(16)
             .and_then(|v| v.checked_add(usize::from(digit)))
             .ok_or_else(|| too_large.clone())?;
-        if next > self.max_body.saturating_sub(self.body.len()) {
+        if next > self.max_body.saturating_sub(self.seen) {
             return Err(too_large);
         }
         Ok(next)
