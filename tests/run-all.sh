@@ -5,7 +5,7 @@
 #      Python kafka-python, httpx,
 #      PyJWT with its crypto extra, which the policy tests mint their tokens with; websockets and
 #      selenium, with Debian chromium + chromium-driver, for the WebSocket conformance and
-#      browser tests),
+#      browser tests), standardwebhooks (verifies the webhook signatures we send),
 #   2. starts the test services (tests/services.sh) and exports their addresses,
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test --workspace, tests/fuzz-smoke.sh,
 #   4. stops the services (also on failure or interrupt).
@@ -141,13 +141,13 @@ install_tansu() {
 }
 
 install_python() {
-    local check='import kafka, httpx, jwt, cryptography, websockets, selenium; from jwt.algorithms import has_crypto; assert has_crypto'
+    local check='import kafka, httpx, jwt, cryptography, websockets, selenium, standardwebhooks; from jwt.algorithms import has_crypto; assert has_crypto'
     if python3 -c "$check" 2>/dev/null; then
         echo "python packages present"
         return 0
     fi
     python3 -m pip install --quiet --root-user-action=ignore kafka-python httpx 'pyjwt[crypto]' \
-        websockets selenium || return 1
+        websockets selenium standardwebhooks || return 1
     python3 -c "$check"
 }
 

@@ -48,6 +48,7 @@ mod policy_model;
 mod storage_model;
 mod validate;
 mod validate_policy;
+mod validate_webhooks;
 mod webhook_model;
 
 #[cfg(test)]

@@ -97,6 +97,8 @@ pub struct ApiKeyConfig {
     pub publish_events: Option<Rate>,
     /// Replaces `limits.publish_bytes` for this key.
     pub publish_bytes: Option<Rate>,
+    /// May manage the gateway: the webhook endpoints API (`/webhooks`). Default false.
+    pub admin: bool,
 }
 
 /// One JWT verification key, from exactly one of `secret`, `secret_file`, `public_key_pem`,

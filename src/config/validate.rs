@@ -118,6 +118,7 @@ impl Config {
         self.validate_cors()?;
         self.validate_policy()?;
         self.validate_storage()?;
+        self.validate_webhooks()?;
         self.validate_kafka()
     }
 

@@ -19,9 +19,9 @@ use super::sse::SSE;
 use super::subscribe::Topics;
 use super::subscriber::CutOffReason;
 use super::subscriber::Subscriber;
-use super::webhook_receiver;
 use super::ws::{self, peer::WsPeer};
 use super::{publish, subscribe};
+use super::{webhook, webhook_receiver};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
 use crate::policy::principal::Principal;
 use crate::shard::context::ShardContext;
@@ -280,6 +280,11 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handle
         Route::TopicWs(segment) => return upgrade_or_respond(ctx, req, Some(segment), client),
         Route::Ws => return upgrade_or_respond(ctx, req, None, client),
         Route::WebhookReceiver => webhook_receiver::handle(ctx, req, client).await,
+        Route::Webhooks(rest) => match webhook::api::Target::parse(rest) {
+            Some(target) => webhook::api::handle(ctx, req, target).await,
+            None => Response::text(404, format!("no such endpoint: {}", req.path())),
+        },
+        Route::Hub => webhook::hub::handle(ctx, req).await,
         Route::NotFound => Response::text(404, "no such endpoint"),
     };
     Handled::Respond(resp)

@@ -17,6 +17,10 @@ pub enum Route<'a> {
     Ws,
     /// `/webhook-receiver?topic=T`: a webhook provider's delivery.
     WebhookReceiver,
+    /// `/webhooks...`: the webhook endpoints API; the path after `/webhooks`.
+    Webhooks(&'a str),
+    /// `/hub`: the WebSub hub.
+    Hub,
     NotFound,
 }
 
@@ -28,7 +32,9 @@ impl Route<'_> {
             Route::TopicEvents(_) => "GET, POST, OPTIONS",
             Route::MultiEvents => "GET, OPTIONS",
             Route::TopicWs(_) | Route::Ws => "GET",
-            Route::WebhookReceiver => "POST",
+            Route::WebhookReceiver | Route::Hub => "POST",
+            // The API answers 405 itself, per resource.
+            Route::Webhooks(_) => "GET, POST, PATCH, DELETE",
             Route::NotFound => "",
         }
     }
@@ -41,7 +47,11 @@ impl Route<'_> {
             Route::TopicEvents(_) => matches!(method, Method::Get | Method::Post | Method::Options),
             Route::MultiEvents => matches!(method, Method::Get | Method::Options),
             Route::TopicWs(_) | Route::Ws => method == Method::Get,
-            Route::WebhookReceiver => method == Method::Post,
+            Route::WebhookReceiver | Route::Hub => method == Method::Post,
+            Route::Webhooks(_) => matches!(
+                method,
+                Method::Get | Method::Post | Method::Patch | Method::Delete
+            ),
             Route::NotFound => false,
         }
     }
@@ -56,6 +66,10 @@ pub fn route(path: &str) -> Route<'_> {
         "/events" => Route::MultiEvents,
         "/ws" => Route::Ws,
         "/webhook-receiver" => Route::WebhookReceiver,
+        "/hub" => Route::Hub,
+        _ if path == "/webhooks" || path.starts_with("/webhooks/") => {
+            Route::Webhooks(&path["/webhooks".len()..])
+        }
         _ => {
             let Some(rest) = path.strip_prefix("/topics/") else {
                 return Route::NotFound;
@@ -92,5 +106,12 @@ mod tests {
         assert_eq!(route("/ws"), Route::Ws);
         assert_eq!(route("/topics/a/b/ws"), Route::NotFound);
         assert!(!route("/ws").allows(Method::Post));
+        assert_eq!(route("/webhooks"), Route::Webhooks(""));
+        assert_eq!(
+            route("/webhooks/wh_1/replay"),
+            Route::Webhooks("/wh_1/replay")
+        );
+        assert_eq!(route("/webhooksx"), Route::NotFound);
+        assert_eq!(route("/hub"), Route::Hub);
     }
 }

@@ -44,6 +44,7 @@ fn topics_of(
     req: &Request,
     segment: Option<&str>,
     need: Topics,
+    admin: bool,
 ) -> Result<Vec<String>, Response> {
     let topics = match segment {
         Some(seg) => vec![topic_from_segment(seg)?],
@@ -62,13 +63,19 @@ fn topics_of(
             topics
         }
     };
-    check_topics(ctx, &topics, 0)?;
+    check_topics(ctx, &topics, 0, admin)?;
     Ok(topics)
 }
 
 /// Refuse a list of topics to subscribe with duplicates, reserved names, or more than the
-/// per-stream limit counting `already` topics the stream reads.
-pub fn check_topics(ctx: &ShardContext, topics: &[String], already: usize) -> Result<(), Response> {
+/// per-stream limit counting `already` topics the stream reads. The gateway's own `gateway.*`
+/// topics (webhook state, dead letters, system events) are for administrators only.
+pub fn check_topics(
+    ctx: &ShardContext,
+    topics: &[String],
+    already: usize,
+    admin: bool,
+) -> Result<(), Response> {
     let max = ctx.config().sse.max_topics_per_subscription;
     if already + topics.len() > max {
         return Err(Response::text(
@@ -83,10 +90,12 @@ pub fn check_topics(ctx: &ShardContext, topics: &[String], already: usize) -> Re
         if topics[..i].contains(t) {
             return Err(Response::text(400, format!("topic `{t}` is named twice")));
         }
-        if is_reserved(t) {
+        if is_reserved(t) && !admin {
             return Err(Response::text(
                 403,
-                format!("topic `{t}` is reserved for the gateway's own events"),
+                format!(
+                    "topic `{t}` is reserved for the gateway's own events (administrators only)"
+                ),
             ));
         }
     }
@@ -145,7 +154,7 @@ pub fn open(
     framing: &'static dyn StreamFraming,
     need: Topics,
 ) -> Result<Rc<Subscriber>, Response> {
-    let topics = topics_of(ctx, req, segment, need)?;
+    let topics = topics_of(ctx, req, segment, need, principal.admin)?;
     // Before anything is read: a resume (Last-Event-ID) gets the same check as a live start.
     ShardPolicy::authorize(principal, Action::Subscribe, &topics).map_err(|d| denied(ctx, &d))?;
     let parts = partitions_of(ctx, &topics)?;

@@ -74,6 +74,7 @@ impl ApiKeys {
                 expires_at: None,
                 publish_events: key.publish_events.unwrap_or(limits.publish_events),
                 publish_bytes: key.publish_bytes.unwrap_or(limits.publish_bytes),
+                admin: key.admin,
             };
             if by_digest.insert(digest, Arc::new(principal)).is_some() {
                 return Err(format!(

@@ -101,6 +101,9 @@ impl Policy {
                 expires_at: None,
                 publish_events: limits.publish_events,
                 publish_bytes: limits.publish_bytes,
+                // The open gateway of the first command (no credentials, loopback only) is
+                // managed by whoever can reach it; an explicit `allow` on any listener is not.
+                admin: auth.anonymous == AnonymousMode::Auto,
             }))
         } else {
             None
@@ -307,6 +310,7 @@ impl ShardPolicy {
                 .map(|exp| exp.saturating_add(self.shared.leeway_s)),
             publish_events: limits.publish_events,
             publish_bytes: limits.publish_bytes,
+            admin: false,
         })
     }
 

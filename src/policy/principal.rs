@@ -52,6 +52,9 @@ pub struct Principal {
     pub publish_events: Rate,
     /// Bytes this principal may publish (across shards).
     pub publish_bytes: Rate,
+    /// May manage the gateway (the webhook endpoints API): an API key with `admin = true`, or
+    /// anonymous requests of a gateway with no credentials on loopback (`auth.anonymous = "auto"`).
+    pub admin: bool,
 }
 
 impl Principal {

@@ -82,6 +82,7 @@ impl Receivers {
                 expires_at: None,
                 publish_events: limits.publish_events,
                 publish_bytes: limits.publish_bytes,
+                admin: false,
             });
             let receiver = Receiver {
                 scheme: r.scheme,

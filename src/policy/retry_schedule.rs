@@ -6,15 +6,6 @@
 //! 2xx (done) and 429 (the subscriber is up and asked us to slow down). 410 ends the
 //! subscription. Everything else, redirects included (a hub does not follow a callback's
 //! redirects), is a failure that waits its turn in the schedule.
-// Nothing calls this until the webhook delivery engine lands. `expect` rather than `allow`, so
-// the build flags this line for removal the day the engine uses the module.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "used by the webhook delivery engine, not yet written"
-    )
-)]
 
 use std::time::Duration;
 
@@ -152,11 +143,13 @@ impl RetrySchedule {
     }
 
     /// The jitter fraction.
+    #[cfg(test)]
     pub fn jitter(&self) -> f64 {
         self.jitter
     }
 
     /// The cap on server-given `Retry-After`.
+    #[cfg(test)]
     pub fn max_retry_after(&self) -> Duration {
         self.max_retry_after
     }

@@ -86,6 +86,7 @@ mod tests {
             expires_at: exp,
             publish_events: Rate::default(),
             publish_bytes: Rate::default(),
+            admin: false,
         })
     }
 

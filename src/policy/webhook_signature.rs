@@ -130,9 +130,8 @@ pub fn standard_key(secret: &str) -> Result<Vec<u8>, SignatureError> {
         .map_err(|e| SignatureError::BadSecret(format!("not base64 after `whsec_`: {e}")))
 }
 
-/// Sign like a Standard Webhooks sender (`v1,<base64>`): the tests' reference (the outbound
-/// delivery engine will sign with it).
-#[cfg(test)]
+/// Sign like a Standard Webhooks sender (`v1,<base64>`): what the outbound delivery engine
+/// sends, and the receiver tests' reference.
 pub fn sign_standard(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
     let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(key).ok()?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());
@@ -141,6 +140,20 @@ pub fn sign_standard(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Optio
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     ))
+}
+
+/// WebSub's `X-Hub-Signature` value for `body` signed with `secret`: `sha256=<hex>`.
+pub fn sign_hub_sha256(secret: &[u8], body: &[u8]) -> Option<String> {
+    use std::fmt::Write as _;
+    let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(secret).ok()?;
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(7 + digest.len() * 2);
+    out.push_str("sha256=");
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    Some(out)
 }
 
 fn mac_matches<M: Mac + hmac::digest::KeyInit>(

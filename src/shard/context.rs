@@ -16,9 +16,11 @@ use crate::broker::routing::shard_for;
 use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::config::Config;
 use crate::delivery::registry::Registry;
+use crate::delivery::webhook::engine::WebhookEngine;
 use crate::delivery::writer::Writer;
 use crate::policy::engine::{Policy, ShardPolicy};
 use crate::shard::commit::DurableLog;
+use crate::shard::event_waiters::EventWaiters;
 use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
@@ -36,6 +38,8 @@ pub struct Shared {
     pub policy: Arc<Policy>,
     /// Per shard: stage latency histograms (`/metrics` summaries).
     pub latency: Box<[crate::telemetry::latency::StageLatencies]>,
+    /// What the webhook endpoints API shows about deliveries (written by owner shards).
+    pub webhook_status: Arc<crate::telemetry::webhook_status::StatusBoard>,
 }
 
 impl Shared {
@@ -102,6 +106,10 @@ pub struct ShardContext {
     pub kafka: Option<KafkaLink>,
     /// The durable log of the partitions this shard owns (`storage.mode = "durable"`).
     pub durable: Option<DurableLog>,
+    /// Tasks pulling a partition at their own pace (webhook deliveries), woken per event.
+    pub event_waiters: EventWaiters,
+    /// This shard's webhook engine (subscriptions, their deliveries), set once at start.
+    pub webhooks: std::cell::OnceCell<Rc<WebhookEngine>>,
     round_robin: Cell<u32>,
 }
 
@@ -135,6 +143,8 @@ impl ShardContext {
             publish_replies: Replies::default(),
             kafka,
             durable,
+            event_waiters: EventWaiters::default(),
+            webhooks: std::cell::OnceCell::new(),
             round_robin: Cell::new(0),
         }
     }
@@ -278,6 +288,11 @@ impl ShardContext {
             mesh.ring_pending();
         }
         self.shutdown.trigger();
+        // Webhook lanes pull rather than being pushed to: wake them so they see the flag.
+        if let Some(engine) = self.webhooks.get() {
+            engine.stop_all();
+        }
+        self.event_waiters.wake_all();
     }
 
     /// Give each item its offset, frame it once and fan it out to every shard, then answer
@@ -367,6 +382,7 @@ impl ShardContext {
             .append(event.clone());
         let n = self.subscribers.borrow().deliver(&event, &self.writer);
         ShardMetrics::add(&self.metrics().deliveries_total, n);
+        self.event_waiters.on_event(&event.key);
     }
 
     /// Handle one message from another shard.

@@ -3,6 +3,7 @@
 //! `broker::routing`, so the broker layer can use it without naming this one.
 pub mod commit;
 pub mod context;
+pub mod event_waiters;
 pub mod kafka_link;
 pub mod mesh;
 pub mod pool;

@@ -16,6 +16,9 @@ use crate::broker::durable::recovery::Recovered;
 use crate::broker::kafka::{check_bootstrap, KafkaError, KafkaPlane};
 use crate::config::Config;
 use crate::delivery::listener::accept_loop;
+use crate::delivery::webhook::engine::{load_table, WebhookEngine};
+use crate::delivery::webhook::model::is_state_topic;
+use crate::delivery::webhook::table::Table;
 use crate::policy::engine::Policy;
 use crate::telemetry::ShardMetrics;
 
@@ -38,6 +41,8 @@ pub enum PoolError {
     Policy(String),
     #[error("{0}")]
     Storage(#[from] crate::broker::durable::StorageError),
+    #[error("shard {shard}: {message}")]
+    Webhooks { shard: usize, message: String },
 }
 
 /// The epoch stamped into ids when events come from Kafka.
@@ -107,6 +112,7 @@ impl Gateway {
             epoch,
             policy,
             latency: (0..shards).map(|_| Default::default()).collect(),
+            webhook_status: Default::default(),
         });
         let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, PoolError>>();
         let mut handles = Vec::with_capacity(shards);
@@ -260,9 +266,17 @@ async fn shard_main(
         super::storage::durable_for_shard(&shared.config, &r.root, shard, shards, &r.recovered)
     });
     let ctx = Rc::new(ShardContext::new(shared, endpoint, link, durable));
+    let mut webhook_table = Table::default();
     if let Some(r) = restore {
         crate::broker::durable::data_dir::probe_direct_io(&r.root).await;
         ctx.restore(&r.recovered);
+        webhook_table = load_table(
+            r.recovered
+                .partitions
+                .iter()
+                .filter(|p| is_state_topic(&p.key.topic))
+                .flat_map(|p| p.tail.iter().map(|record| record.data.clone())),
+        );
         // The recovered tails are in the histories now: let go of this shard's reference.
         drop(r);
         glommio::spawn_local(super::commit::run(ctx.clone())).detach();
@@ -280,6 +294,24 @@ async fn shard_main(
             return;
         }
     };
+    let engine = WebhookEngine::new(
+        ctx.config(),
+        shard,
+        shards,
+        ctx.shared.webhook_status.clone(),
+        webhook_table,
+    );
+    match engine {
+        Ok(engine) => {
+            let engine = Rc::new(engine);
+            let _ = ctx.webhooks.set(engine.clone());
+            engine.start(&ctx);
+        }
+        Err(message) => {
+            let _ = ready.send(Err(PoolError::Webhooks { shard, message }));
+            return;
+        }
+    }
     glommio::spawn_local(mesh_loop(ctx.clone())).detach();
     glommio::spawn_local(heartbeat_loop(ctx.clone())).detach();
     let writer_ctx = ctx.clone();

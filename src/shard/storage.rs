@@ -30,6 +30,8 @@ pub fn open(config: &Config) -> Result<Option<OpenedStorage>, StorageError> {
     let tail = TailLimits {
         events: config.memory_broker.history_events,
         bytes: config.memory_broker.history_bytes,
+        // The webhook engine rebuilds its subscriptions from every record of these.
+        whole: crate::delivery::webhook::model::is_state_topic,
     };
     let recovered = recover(&dir, tail, storage.index_interval_bytes)?;
     tracing::info!(

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod latency;
+pub mod webhook_status;
 
 macro_rules! counters {
     ($($(#[doc = $doc:literal])* $name:ident: $kind:literal,)*) => {
@@ -108,6 +109,19 @@ counters! {
     /// 1 while this shard's last write to the durable log failed (reads go on; publishes to
     /// its partitions get 503 until a write succeeds again).
     storage_failing: "gauge",
+    /// Webhook subscriptions this shard drives now.
+    webhook_subscriptions: "gauge",
+    /// Webhook requests sent (every attempt, retries included).
+    webhook_attempts_total: "counter",
+    /// Webhook deliveries answered 2xx.
+    webhook_delivered_total: "counter",
+    /// Webhook attempts that failed (non-2xx, timeout, refused address, connection error).
+    webhook_failures_total: "counter",
+    /// Events given up on after the retry budget and sent to the dead-letter topic.
+    webhook_dead_letters_total: "counter",
+    /// Webhook subscriptions disabled (410 Gone, or failing too long) or removed (WebSub 410,
+    /// lease expiry).
+    webhook_disabled_total: "counter",
 }
 
 impl ShardMetrics {

@@ -7,6 +7,7 @@ pub mod http;
 pub mod jwt;
 pub mod kafka;
 pub mod kafka_proxy;
+pub mod receiver;
 pub mod sse;
 pub mod ws;
 

@@ -71,6 +71,9 @@ pub struct Recovered {
 pub struct TailLimits {
     pub events: usize,
     pub bytes: usize,
+    /// Topics recovered whole rather than their newest events (the gateway's own state
+    /// topics, which are read back entirely at start).
+    pub whole: fn(&str) -> bool,
 }
 
 /// Recover every partition under `dir`.
@@ -99,7 +102,16 @@ pub fn recover(
                 topic: topic.as_str().into(),
                 partition,
             };
-            let p = recover_partition(key, &part_entry.path(), tail, index_interval, &mut out)?;
+            let limits = if (tail.whole)(&topic) {
+                TailLimits {
+                    events: usize::MAX,
+                    bytes: usize::MAX,
+                    ..tail
+                }
+            } else {
+                tail
+            };
+            let p = recover_partition(key, &part_entry.path(), limits, index_interval, &mut out)?;
             out.partitions.push(p);
         }
     }

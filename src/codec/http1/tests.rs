@@ -59,7 +59,8 @@ fn methods() {
         ("PUT", Method::Put),
         ("DELETE", Method::Delete),
         ("OPTIONS", Method::Options),
-        ("PATCH", Method::Other),
+        ("PATCH", Method::Patch),
+        ("TRACE", Method::Other),
         ("get", Method::Other),
     ] {
         let r = one(format!("{text} / HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());

@@ -1,5 +1,22 @@
-//! Webhook delivery: pushing events to subscribers' HTTP endpoints.
-// The delivery engine that calls the client is being written alongside; until it lands,
-// nothing outside the tests uses the client. Remove this allow when it does.
-#[allow(dead_code, unused_imports)]
+//! Outbound webhooks: the endpoints API (`/webhooks`), the WebSub hub (`/hub`) and the one
+//! delivery engine behind both.
+//!
+//! - [`model`]: a subscription and the records that keep it in the log (`gateway.webhooks*`).
+//! - [`table`]: every subscription, rebuilt from those records (pure).
+//! - [`engine`]: a shard's engine: follows the state topic, drives the subscriptions it owns,
+//!   writes progress, checkpoints, dead letters.
+//! - [`driver`]: one subscription's lanes (a partition each): read, filter, deliver in order,
+//!   retry on the schedule (`policy::retry_schedule`).
+//! - [`feed`]: one partition read at the subscription's pace (history, durable log, wait).
+//! - [`message`]: an event as an HTTP request: body, ids, signatures, WebSub `Link`s.
+//! - [`client`]: the outbound HTTP/1.1 client (keep-alive per origin, rustls, SSRF guard).
+//! - [`api`], [`hub`]: the HTTP endpoints.
+pub mod api;
 pub mod client;
+pub mod driver;
+pub mod engine;
+pub mod feed;
+pub mod hub;
+pub mod message;
+pub mod model;
+pub mod table;

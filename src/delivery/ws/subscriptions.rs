@@ -93,7 +93,7 @@ pub fn subscribe(
     if let Some(t) = topics.iter().find(|t| current.contains(t)) {
         return Err(change_refused(ChangeError::AlreadySubscribed(t.clone())));
     }
-    check_topics(ctx, &topics, current.len()).map_err(refused)?;
+    check_topics(ctx, &topics, current.len(), principal.admin).map_err(refused)?;
     ShardPolicy::authorize(principal, Action::Subscribe, &topics)
         .map_err(|d| refused(denied(ctx, &d)))?;
     let filter = EventFilter::from_fields(types.as_deref(), key.as_deref(), headers);

@@ -147,3 +147,17 @@ proptest! {
         let _ = verify_hub_signature(b"k", Some(&header), &body);
     }
 }
+
+#[test]
+fn hub_signatures_we_sign_verify() {
+    let header = sign_hub_sha256(b"s3cret", FOX).expect("sign");
+    assert!(
+        header.starts_with("sha256=") && header.len() == 7 + 64,
+        "{header}"
+    );
+    assert_eq!(verify_hub_signature(b"s3cret", Some(&header), FOX), Ok(()));
+    assert_eq!(
+        verify_hub_signature(b"other", Some(&header), FOX),
+        Err(SignatureError::Mismatch)
+    );
+}

@@ -43,6 +43,7 @@ const SETTINGS: LogSettings = LogSettings {
 const TAIL: TailLimits = TailLimits {
     events: 10_000,
     bytes: 1 << 30,
+    whole: |_| false,
 };
 
 #[test]

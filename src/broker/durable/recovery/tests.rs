@@ -38,6 +38,7 @@ fn segment(offsets: std::ops::Range<u64>) -> (Vec<u8>, Vec<usize>) {
 const TAIL: TailLimits = TailLimits {
     events: 100,
     bytes: 1 << 20,
+    whole: |_| false,
 };
 
 fn open(dir: &Path) -> (DataDir, PathBuf) {
@@ -133,6 +134,7 @@ fn the_tail_keeps_the_newest_events_within_the_limits() {
     let limits = TailLimits {
         events: 10,
         bytes: 1 << 20,
+        whole: |_| false,
     };
     let out = recover(&data, limits, 64).expect("recover");
     let p = &out.partitions[0];

@@ -26,7 +26,7 @@ use futures_rustls::TlsConnector;
 
 pub use crate::codec::http1::client::Response;
 pub use error::{AttemptError, ClientSetupError};
-pub use url::{Scheme, Url, UrlError};
+pub use url::Url;
 
 use crate::codec::http1::client::encode_request;
 use crate::policy::ssrf::AddressPolicy;

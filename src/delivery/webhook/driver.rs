@@ -1,0 +1,356 @@
+//! Driving one subscription on its owner shard: a lane per partition reads the partition at
+//! the subscription's own pace (`feed`), skips what the filter rejects, and delivers each event
+//! in order, retrying on the schedule until it is answered 2xx, dead-lettered, or the
+//! subscription goes away. The cursor only moves past an event once it is done with, so a
+//! restart resumes from it: at-least-once.
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use glommio::sync::Semaphore;
+
+use super::client::{OutboundRequest, Url};
+use super::engine::WebhookEngine;
+use super::feed::{Next, PartitionFeed};
+use super::message::{Message, SigningKeys};
+use super::model::{cursor_key, unix_ms, unix_s, CursorMap, Kind, Subscription};
+use crate::broker::{FramedEvent, PartitionKey};
+use crate::delivery::filter::EventFilter;
+use crate::policy::retry_schedule::{parse_retry_after, AttemptOutcome, Verdict};
+use crate::shard::context::ShardContext;
+use crate::telemetry::webhook_status::AttemptRecord;
+use crate::telemetry::ShardMetrics;
+
+/// A stop flag tasks can sleep on.
+#[derive(Default)]
+pub struct StopFlag {
+    set: Cell<bool>,
+    wakers: RefCell<Vec<std::task::Waker>>,
+}
+
+impl StopFlag {
+    pub fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
+    pub fn set(&self) {
+        self.set.set(true);
+        for w in self.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Sleep for `d`, or less when the flag is set meanwhile; true when it was set.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        let stopped = std::future::poll_fn(|cx| {
+            if self.set.get() {
+                return std::task::Poll::Ready(());
+            }
+            self.wakers.borrow_mut().push(cx.waker().clone());
+            std::task::Poll::Pending
+        });
+        futures_lite::future::or(async { glommio::timer::sleep(d).await }, stopped).await;
+        self.set.get()
+    }
+}
+
+/// One running subscription.
+pub struct Driver {
+    pub sub: Subscription,
+    url: Url,
+    filter: Option<EventFilter>,
+    keys: SigningKeys,
+    pub stop: StopFlag,
+    /// Per partition, the next offset still owed.
+    cursor: RefCell<CursorMap>,
+    /// The cursor changed since the last progress record.
+    dirty: Cell<bool>,
+    in_flight: Semaphore,
+    /// Lanes still running (a replacement waits for them, so one partition never has two
+    /// senders).
+    lanes: Cell<usize>,
+    lanes_done: StopFlag,
+    /// Unix seconds of the first failure since the last success.
+    failing_since: Cell<Option<u64>>,
+    /// A small xorshift state for retry jitter (no shared RNG, no dependency).
+    rng: Cell<u64>,
+}
+
+impl Driver {
+    pub fn new(sub: Subscription, cursor: CursorMap, max_in_flight: usize) -> Result<Self, String> {
+        let url = Url::parse(&sub.url).map_err(|e| e.to_string())?;
+        let filter = EventFilter::from_fields(
+            (!sub.filter.types.is_empty())
+                .then(|| sub.filter.types.join(","))
+                .as_deref(),
+            sub.filter.key.as_deref(),
+            sub.filter.headers.clone(),
+        );
+        let keys = SigningKeys::of(&sub)?;
+        let seed = unix_ms() ^ (sub.id.len() as u64).rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15;
+        Ok(Self {
+            sub,
+            url,
+            filter,
+            keys,
+            stop: StopFlag::default(),
+            cursor: RefCell::new(cursor),
+            dirty: Cell::new(false),
+            in_flight: Semaphore::new(max_in_flight.max(1) as u64),
+            lanes: Cell::new(0),
+            lanes_done: StopFlag::default(),
+            failing_since: Cell::new(None),
+            rng: Cell::new(seed | 1),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.sub.id
+    }
+
+    pub fn cursor(&self) -> CursorMap {
+        self.cursor.borrow().clone()
+    }
+
+    /// The cursor, when it changed since the last call.
+    pub fn take_dirty_cursor(&self) -> Option<CursorMap> {
+        self.dirty.replace(false).then(|| self.cursor())
+    }
+
+    /// Write the cursor with the next progress round (the last write failed).
+    pub fn mark_dirty(&self) {
+        self.dirty.set(true);
+    }
+
+    /// Wait until every lane has stopped (after `stop`).
+    pub async fn stopped(&self) {
+        while self.lanes.get() > 0 {
+            self.lanes_done.sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn next_random(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    fn done_with(&self, key: &PartitionKey, next: u64) {
+        self.cursor.borrow_mut().insert(cursor_key(key), next);
+        self.dirty.set(true);
+    }
+}
+
+/// Start a lane per partition of the subscription's topics.
+pub fn start(ctx: &Rc<ShardContext>, engine: &Rc<WebhookEngine>, driver: &Rc<Driver>) {
+    let partitions = ctx.config().memory_broker.partitions.max(1);
+    for topic in &driver.sub.topics {
+        for partition in 0..partitions {
+            let key = PartitionKey {
+                topic: topic.as_str().into(),
+                partition,
+            };
+            let from = driver
+                .cursor
+                .borrow()
+                .get(&cursor_key(&key))
+                .copied()
+                .unwrap_or_else(|| head_of(ctx, &key));
+            driver.done_with(&key, from);
+            driver.lanes.set(driver.lanes.get() + 1);
+            let (ctx, engine, driver) = (ctx.clone(), engine.clone(), driver.clone());
+            glommio::spawn_local(async move {
+                lane(&ctx, &engine, &driver, key, from).await;
+                driver.lanes.set(driver.lanes.get() - 1);
+                if driver.lanes.get() == 0 {
+                    driver.lanes_done.set();
+                }
+            })
+            .detach();
+        }
+    }
+}
+
+/// Where a partition's next event will be: a new subscription starts there.
+pub fn head_of(ctx: &ShardContext, key: &PartitionKey) -> u64 {
+    ctx.histories.borrow().get(key).map_or(0, |h| h.head())
+}
+
+async fn lane(
+    ctx: &Rc<ShardContext>,
+    engine: &Rc<WebhookEngine>,
+    driver: &Rc<Driver>,
+    key: PartitionKey,
+    from: u64,
+) {
+    let mut feed = PartitionFeed::new(key.clone(), from);
+    let stop = || driver.stop.is_set() || ctx.shutdown.is_triggered();
+    while let Some(next) = feed.next(ctx, &stop).await {
+        match next {
+            Next::Gap { requested, oldest } => {
+                tracing::warn!(subscription = %driver.id(), topic = %key.topic, partition = key.partition, requested, oldest, "webhook subscription skipped events that are no longer retained");
+                driver.done_with(&key, oldest);
+            }
+            Next::Event(event) => {
+                if driver
+                    .filter
+                    .as_ref()
+                    .is_some_and(|f| !f.matches(&event.meta))
+                {
+                    driver.done_with(&key, event.offset + 1);
+                    continue;
+                }
+                match deliver(ctx, engine, driver, &event).await {
+                    Delivery::Done => driver.done_with(&key, event.offset + 1),
+                    Delivery::Stopped => return,
+                }
+            }
+        }
+    }
+}
+
+enum Delivery {
+    /// Answered 2xx or dead-lettered: move on.
+    Done,
+    /// The subscription stopped (deleted, changed, disabled, gone, shutdown): leave the
+    /// cursor where it is.
+    Stopped,
+}
+
+/// Deliver one event, retrying on the schedule.
+async fn deliver(
+    ctx: &Rc<ShardContext>,
+    engine: &Rc<WebhookEngine>,
+    driver: &Rc<Driver>,
+    event: &Rc<FramedEvent>,
+) -> Delivery {
+    let message = Message::of(ctx.epoch(), event);
+    let settings = engine.settings();
+    let mut counted = 0u32;
+    let mut attempt = 0u32;
+    let first_try = Instant::now();
+    loop {
+        if driver.stop.is_set() || ctx.shutdown.is_triggered() {
+            return Delivery::Stopped;
+        }
+        let Ok(permit) = driver.in_flight.acquire_permit(1).await else {
+            return Delivery::Stopped;
+        };
+        let now = unix_s();
+        let headers = message.headers(&driver.sub, &driver.keys, &settings.hub_url, now);
+        let header_refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let request = OutboundRequest {
+            method: "POST",
+            url: &driver.url,
+            headers: &header_refs,
+            body: &message.body,
+        };
+        let started_ms = unix_ms();
+        let started = Instant::now();
+        let result = engine.client().send(&request, settings.timeout).await;
+        let latency = started.elapsed();
+        drop(permit);
+        attempt += 1;
+        ShardMetrics::add(&ctx.metrics().webhook_attempts_total, 1);
+        let outcome = match &result {
+            Ok(resp) => AttemptOutcome::Status {
+                status: resp.status,
+                retry_after: resp
+                    .header("retry-after")
+                    .and_then(|v| parse_retry_after(v, now as i64)),
+            },
+            Err(_) => AttemptOutcome::Failed,
+        };
+        let mut verdict = settings
+            .schedule
+            .judge(&outcome, counted, &mut || driver.next_random());
+        if matches!(verdict, Verdict::Retry { .. }) && first_try.elapsed() > settings.max_event_age
+        {
+            verdict = Verdict::GiveUp {
+                reason: format!(
+                    "gave up after {} s of retries ({attempt} attempts; the last ones did not count, e.g. 429)",
+                    first_try.elapsed().as_secs()
+                ),
+            };
+        }
+        let mut record = AttemptRecord {
+            at_ms: started_ms,
+            webhook_id: message.webhook_id.clone(),
+            attempt,
+            status: result.as_ref().ok().map(|r| r.status),
+            error: result.as_ref().err().map(|e| e.to_string()),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            outcome: "delivered",
+            retry_in_s: None,
+        };
+        match verdict {
+            Verdict::Delivered => {
+                ShardMetrics::add(&ctx.metrics().webhook_delivered_total, 1);
+                driver.failing_since.set(None);
+                engine.record(driver.id(), record, |s| s.failing_since = None);
+                return Delivery::Done;
+            }
+            Verdict::Retry { after, counts } => {
+                ShardMetrics::add(&ctx.metrics().webhook_failures_total, 1);
+                if counts {
+                    counted += 1;
+                }
+                let since = *driver.failing_since.get().get_or_insert(now);
+                driver.failing_since.set(Some(since));
+                record.outcome = "retry";
+                record.retry_in_s = Some(after.as_secs_f64());
+                engine.record(driver.id(), record, |s| s.failing_since = Some(since));
+                if now.saturating_sub(since) >= settings.disable_after_s {
+                    let reason = format!(
+                        "failing since {since} (Unix s) without a success for {} s",
+                        settings.disable_after_s
+                    );
+                    engine.disable(ctx, driver, reason).await;
+                    return Delivery::Stopped;
+                }
+                if driver.stop.sleep(after).await {
+                    return Delivery::Stopped;
+                }
+            }
+            Verdict::GiveUp { reason } => {
+                ShardMetrics::add(&ctx.metrics().webhook_failures_total, 1);
+                ShardMetrics::add(&ctx.metrics().webhook_dead_letters_total, 1);
+                record.outcome = "dead-letter";
+                engine.record(driver.id(), record, |_| {});
+                let last = result.as_ref().ok();
+                if !engine
+                    .dead_letter(ctx, driver, event, &message, &reason, last)
+                    .await
+                {
+                    // Not stored (the log refused it): keep the event owed rather than lose it.
+                    return Delivery::Stopped;
+                }
+                return Delivery::Done;
+            }
+            Verdict::Gone => {
+                ShardMetrics::add(&ctx.metrics().webhook_failures_total, 1);
+                record.outcome = "gone";
+                engine.record(driver.id(), record, |_| {});
+                match driver.sub.kind {
+                    Kind::Websub => {
+                        engine
+                            .remove(ctx, driver, "the callback answered 410 Gone")
+                            .await
+                    }
+                    Kind::Endpoint => {
+                        engine
+                            .disable(ctx, driver, "the endpoint answered 410 Gone".to_owned())
+                            .await
+                    }
+                }
+                return Delivery::Stopped;
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! One partition read at a subscriber's own pace: from this shard's history while the
+//! position is in it, from the durable log below it, and waiting for the next event at the
+//! head. A webhook subscription pulls (its endpoint may be down for a day), where an SSE
+//! subscriber is pushed to by the fan-out loop.
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::broker::durable::data_dir::partition_dir;
+use crate::broker::durable::{publish_item, reader};
+use crate::broker::{FramedEvent, PartitionKey};
+use crate::shard::context::ShardContext;
+
+/// Data read from the log per disk read.
+const READ_BUDGET: usize = 256 * 1024;
+/// Pause before retrying a failed disk read.
+const READ_RETRY: Duration = Duration::from_millis(500);
+
+/// What the feed has next.
+#[derive(Debug)]
+pub enum Next {
+    Event(Rc<FramedEvent>),
+    /// Events `[requested, oldest)` are gone (retention, or memory mode's bounded history);
+    /// the feed continues at `oldest`.
+    Gap {
+        requested: u64,
+        oldest: u64,
+    },
+}
+
+/// A reader of one partition from a position.
+pub struct PartitionFeed {
+    key: PartitionKey,
+    /// The next offset to read.
+    next: u64,
+    /// Events read from the log and not yet handed out.
+    from_disk: VecDeque<Rc<FramedEvent>>,
+    listing: reader::Listing,
+    hint: Option<reader::ReadPosition>,
+}
+
+impl PartitionFeed {
+    pub fn new(key: PartitionKey, next: u64) -> Self {
+        Self {
+            key,
+            next,
+            from_disk: VecDeque::new(),
+            listing: reader::Listing::default(),
+            hint: None,
+        }
+    }
+
+    /// The event at the position, or the gap before it, without waiting; `None` at the head.
+    pub async fn poll_next(&mut self, ctx: &ShardContext) -> Option<Next> {
+        loop {
+            if let Some(event) = self.from_disk.pop_front() {
+                if event.offset < self.next {
+                    continue;
+                }
+                self.next = event.offset + 1;
+                return Some(Next::Event(event));
+            }
+            let found = ctx
+                .histories
+                .borrow()
+                .get(&self.key)
+                .map(|h| (h.oldest(), h.since(self.next).next().cloned()));
+            let (oldest, event) = found?;
+            if self.next >= oldest {
+                let event = event?;
+                self.next = event.offset + 1;
+                return Some(Next::Event(event));
+            }
+            // Below the history: read the log back, or say the events are gone.
+            let Some(log) = ctx.durable.as_ref() else {
+                let requested = self.next;
+                self.next = oldest;
+                return Some(Next::Gap { requested, oldest });
+            };
+            let dir = partition_dir(log.root(), &self.key.topic, self.key.partition);
+            let read = reader::read(
+                &dir,
+                self.next,
+                oldest,
+                READ_BUDGET,
+                self.hint,
+                log.index_interval(),
+                &mut self.listing,
+            )
+            .await;
+            match read {
+                Ok(chunk) => {
+                    if let Some(earliest) = chunk.earliest.filter(|&e| self.next < e) {
+                        let requested = self.next;
+                        self.next = earliest.min(oldest);
+                        self.hint = None;
+                        return Some(Next::Gap {
+                            requested,
+                            oldest: self.next,
+                        });
+                    }
+                    for record in &chunk.records {
+                        let framed =
+                            ctx.framer()
+                                .frame(&self.key, record.offset, &publish_item(record));
+                        match framed {
+                            Ok(event) => self.from_disk.push_back(Rc::new(event)),
+                            Err(e) => {
+                                tracing::warn!(offset = record.offset, error = %e, "stored event cannot be framed; skipped")
+                            }
+                        }
+                    }
+                    self.hint = chunk.position;
+                    if self.from_disk.is_empty() {
+                        let requested = self.next;
+                        // Nothing more on disk below the history: the rest is gone.
+                        self.next = if chunk.done {
+                            oldest
+                        } else {
+                            chunk.next.max(self.next)
+                        };
+                        if self.next > requested && chunk.done {
+                            return Some(Next::Gap {
+                                requested,
+                                oldest: self.next,
+                            });
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(shard = ctx.id, topic = %self.key.topic, error = %e, "reading the durable log back for a webhook failed; retrying");
+                    glommio::timer::sleep(READ_RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// The next event or gap, waiting for it at the head; `None` when `stop` says so (checked
+    /// whenever the feed wakes).
+    pub async fn next(&mut self, ctx: &ShardContext, stop: &dyn Fn() -> bool) -> Option<Next> {
+        loop {
+            if stop() {
+                return None;
+            }
+            let wait = ctx.event_waiters.next_event(&self.key);
+            if let Some(next) = self.poll_next(ctx).await {
+                return Some(next);
+            }
+            wait.await;
+        }
+    }
+}
