@@ -16,20 +16,23 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// Deliveries in these tests take well under a second; waits are generous for a loaded box.
 const DELIVERY_WAIT: Duration = Duration::from_secs(20);
 
-/// Webhook settings for tests: loopback allowed, short retries without jitter, a short
-/// attempt timeout, progress written often.
-/// `extra` may replace the retry schedule (two retries a second apart).
+/// Webhook settings for tests: loopback allowed, two retries a second apart without jitter, a
+/// short attempt timeout, progress written often. A key in `extra` replaces its default.
 fn webhooks_toml(extra: &str) -> String {
-    let schedule = if extra.contains("retry_schedule_s") {
-        ""
-    } else {
-        "retry_schedule_s = [1, 1]\n"
+    let defaults = [
+        "allow_cidrs = [\"127.0.0.1/32\"]",
+        "retry_schedule_s = [1, 1]",
+        "retry_jitter = 0.0",
+        "timeout_ms = 2000",
+        "connect_timeout_ms = 1000",
+        "progress_interval_ms = 100",
+    ];
+    let given = |line: &str| {
+        let key = line.split(" = ").next().unwrap_or("");
+        extra.lines().any(|l| l.split(" = ").next() == Some(key))
     };
-    format!(
-        "[webhooks]\nallow_cidrs = [\"127.0.0.1/32\"]\n{schedule}\
-         retry_jitter = 0.0\ntimeout_ms = 2000\nconnect_timeout_ms = 1000\n\
-         progress_interval_ms = 100\n{extra}\n"
-    )
+    let kept: Vec<&str> = defaults.into_iter().filter(|l| !given(l)).collect();
+    format!("[webhooks]\n{}\n{extra}\n", kept.join("\n"))
 }
 
 fn gateway(extra: &str) -> Gateway {
@@ -583,4 +586,76 @@ fn kill_9_while_retrying_loses_nothing_and_keeps_order() {
     eprintln!("{} deliveries for {EVENTS} events ({duplicates} repeats: retries and redeliveries after kill -9)", order.len());
     assert!(posts.iter().all(|p| p["verified"] == true));
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[test]
+fn replay_from_a_time_sends_what_was_appended_since() {
+    let gw = gateway("");
+    let rx = Receiver::start(Some(SECRET), None);
+    let id = create(&gw, &rx, &["audit"], json!({}));
+    gw.publish("audit", "before");
+    rx.wait_posts(1, DELIVERY_WAIT);
+    std::thread::sleep(Duration::from_millis(20));
+    let since = unix_ms();
+    std::thread::sleep(Duration::from_millis(20));
+    gw.publish("audit", "after 1");
+    gw.publish("audit", "after 2");
+    rx.wait_posts(3, DELIVERY_WAIT);
+    let (status, v) = api(
+        &gw,
+        "POST",
+        &format!("/webhooks/{id}/replay"),
+        &json!({ "from_time_ms": since }),
+    );
+    assert_eq!(status, 202, "{v}");
+    let posts = rx.wait_posts(5, DELIVERY_WAIT);
+    assert_eq!(
+        bodies(&posts),
+        ["before", "after 1", "after 2", "after 1", "after 2"]
+    );
+    let (status, _) = api(&gw, "POST", &format!("/webhooks/{id}/replay"), &json!({}));
+    assert_eq!(status, 400, "neither from nor from_time_ms");
+
+    // The memory history keeps no times.
+    let mem = Gateway::start(&[
+        "--config",
+        &config_file(&webhooks_toml("")),
+        "--set",
+        "storage.mode=memory",
+    ]);
+    let id = create(&mem, &rx, &["audit"], json!({}));
+    let (status, v) = api(
+        &mem,
+        "POST",
+        &format!("/webhooks/{id}/replay"),
+        &json!({ "from_time_ms": since }),
+    );
+    assert_eq!(status, 409, "{v}");
+}
+
+#[test]
+fn a_slow_endpoint_does_not_hold_up_a_healthy_one() {
+    let gw = gateway("timeout_ms = 5000\n");
+    let slow = Receiver::start(Some(SECRET), None);
+    slow.plan(r#"{"default": {"sleep": 1.5}}"#);
+    let fast = Receiver::start(Some(SECRET), None);
+    create(&gw, &slow, &["shared"], json!({}));
+    create(&gw, &fast, &["shared"], json!({}));
+    for i in 0..5 {
+        gw.publish("shared", &format!("e{i}"));
+    }
+    fast.wait_posts(5, DELIVERY_WAIT);
+    assert!(
+        slow.posts().len() <= 2,
+        "the healthy endpoint got all five while the slow one was on its first or second: {}",
+        slow.posts().len()
+    );
+    let posts = slow.wait_posts(5, Duration::from_secs(30));
+    assert_eq!(bodies(&posts), ["e0", "e1", "e2", "e3", "e4"]);
 }

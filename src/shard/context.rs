@@ -17,6 +17,7 @@ use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::config::Config;
 use crate::delivery::registry::Registry;
 use crate::delivery::webhook::engine::WebhookEngine;
+use crate::delivery::webhook::model::STATE_TOPIC;
 use crate::delivery::writer::Writer;
 use crate::policy::engine::{Policy, ShardPolicy};
 use crate::shard::commit::DurableLog;
@@ -382,6 +383,11 @@ impl ShardContext {
             .append(event.clone());
         let n = self.subscribers.borrow().deliver(&event, &self.writer);
         ShardMetrics::add(&self.metrics().deliveries_total, n);
+        if let Some(engine) = self.webhooks.get() {
+            if &*event.key.topic == STATE_TOPIC {
+                engine.on_state_event(&event);
+            }
+        }
         self.event_waiters.on_event(&event.key);
     }
 

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::Url;
+use super::driver;
 use super::engine::WebhookEngine;
+use super::feed::PartitionFeed;
 use super::message::parse_webhook_id;
 use super::model::{
     cursor_key, unix_ms, unix_s, CursorMap, FilterSpec, Kind, PreviousSecret, StateRecord,
@@ -208,7 +210,11 @@ struct PatchBody {
 #[serde(deny_unknown_fields)]
 struct ReplayBody {
     /// A `webhook-id` (send again from that event of its partition) or `earliest`.
-    from: String,
+    #[serde(default)]
+    from: Option<String>,
+    /// Unix milliseconds: send again every event appended since (durable log only).
+    #[serde(default)]
+    from_time_ms: Option<i64>,
 }
 
 fn body_json<'a, T: Deserialize<'a>>(req: &'a Request) -> Result<T, Response> {
@@ -437,19 +443,29 @@ async fn replay(
 ) -> Result<Response, Response> {
     let entry = one(engine, id)?;
     let body: ReplayBody = body_json(req)?;
-    let cursor: CursorMap = if body.from == "earliest" {
+    let from = match (body.from, body.from_time_ms) {
+        (Some(from), None) => from,
+        (None, Some(at)) => return replay_since(ctx, engine, &entry, id, at).await,
+        _ => {
+            return Err(Response::text(
+                400,
+                "give one of `from` (a webhook-id, or `earliest`) and `from_time_ms`",
+            ))
+        }
+    };
+    let cursor: CursorMap = if from == "earliest" {
         engine
             .heads(ctx, &entry.sub.topics)
             .into_keys()
             .map(|k| (k, 0))
             .collect()
     } else {
-        let (epoch, topic, partition, offset) = parse_webhook_id(&body.from).ok_or_else(|| {
+        let (epoch, topic, partition, offset) = parse_webhook_id(&from).ok_or_else(|| {
             Response::text(
                 400,
                 format!(
                     "from: `{}` is not a webhook-id (epoch:topic:partition:offset) or `earliest`",
-                    body.from
+                    from
                 ),
             )
         })?;
@@ -460,17 +476,14 @@ async fn replay(
                 409,
                 format!(
                     "from: `{}` is from an earlier run of the gateway (its events are gone)",
-                    body.from
+                    from
                 ),
             ));
         }
-        if !entry.sub.topics.contains(&topic) || partition >= engine.partitions() {
+        if !entry.sub.topics.contains(&topic) || partition >= driver::partition_count(ctx, &topic) {
             return Err(Response::text(
                 400,
-                format!(
-                    "from: `{}` is not an event of this endpoint's topics",
-                    body.from
-                ),
+                format!("from: `{}` is not an event of this endpoint's topics", from),
             ));
         }
         let key = PartitionKey {
@@ -479,6 +492,15 @@ async fn replay(
         };
         [(cursor_key(&key), offset)].into()
     };
+    store_replay(ctx, engine, id, cursor).await
+}
+
+async fn store_replay(
+    ctx: &ShardContext,
+    engine: &WebhookEngine,
+    id: &str,
+    cursor: CursorMap,
+) -> Result<Response, Response> {
     let record = StateRecord::Replay {
         id: id.to_owned(),
         cursor: cursor.clone(),
@@ -489,6 +511,33 @@ async fn replay(
         202,
         json!({ "replaying_from": cursor }).to_string(),
     ))
+}
+
+/// Replay every event appended at or after `at_ms`, found by the durable log's record times.
+async fn replay_since(
+    ctx: &ShardContext,
+    engine: &WebhookEngine,
+    entry: &Entry,
+    id: &str,
+    at_ms: i64,
+) -> Result<Response, Response> {
+    let mut cursor = CursorMap::new();
+    for topic in &entry.sub.topics {
+        for partition in 0..driver::partition_count(ctx, topic) {
+            let key = PartitionKey {
+                topic: topic.as_str().into(),
+                partition,
+            };
+            let offset = PartitionFeed::offset_at(ctx, &key, at_ms).await.ok_or_else(|| {
+                Response::text(
+                    409,
+                    "from_time_ms needs the durable log (storage.mode = \"durable\" without Kafka): the memory history keeps no times; replay from a webhook-id instead",
+                )
+            })?;
+            cursor.insert(cursor_key(&key), offset);
+        }
+    }
+    store_replay(ctx, engine, id, cursor).await
 }
 
 #[cfg(test)]

@@ -40,16 +40,25 @@ impl StopFlag {
         }
     }
 
-    /// Sleep for `d`, or less when the flag is set meanwhile; true when it was set.
-    pub async fn sleep(&self, d: Duration) -> bool {
-        let stopped = std::future::poll_fn(|cx| {
+    /// Resolves once the flag is set.
+    pub async fn wait(&self) {
+        std::future::poll_fn(|cx| {
             if self.set.get() {
                 return std::task::Poll::Ready(());
             }
-            self.wakers.borrow_mut().push(cx.waker().clone());
+            // A lane asks on every event it waits for: keep one waker per task, not per ask.
+            let mut wakers = self.wakers.borrow_mut();
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
             std::task::Poll::Pending
-        });
-        futures_lite::future::or(async { glommio::timer::sleep(d).await }, stopped).await;
+        })
+        .await
+    }
+
+    /// Sleep for `d`, or less when the flag is set meanwhile; true when it was set.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        futures_lite::future::or(async { glommio::timer::sleep(d).await }, self.wait()).await;
         self.set.get()
     }
 }
@@ -144,11 +153,22 @@ impl Driver {
     }
 }
 
+/// Partitions of `topic`: Kafka's count for a Kafka topic (the configured count until its
+/// metadata is known), the embedded broker's otherwise (the gateway's own topics always).
+pub fn partition_count(ctx: &ShardContext, topic: &str) -> u32 {
+    let embedded = ctx.config().memory_broker.partitions.max(1);
+    match &ctx.kafka {
+        Some(link) if !crate::codec::topic::is_reserved(topic) => {
+            link.partitions(topic).unwrap_or(embedded)
+        }
+        _ => embedded,
+    }
+}
+
 /// Start a lane per partition of the subscription's topics.
 pub fn start(ctx: &Rc<ShardContext>, engine: &Rc<WebhookEngine>, driver: &Rc<Driver>) {
-    let partitions = ctx.config().memory_broker.partitions.max(1);
     for topic in &driver.sub.topics {
-        for partition in 0..partitions {
+        for partition in 0..partition_count(ctx, topic) {
             let key = PartitionKey {
                 topic: topic.as_str().into(),
                 partition,
@@ -188,7 +208,16 @@ async fn lane(
 ) {
     let mut feed = PartitionFeed::new(key.clone(), from);
     let stop = || driver.stop.is_set() || ctx.shutdown.is_triggered();
-    while let Some(next) = feed.next(ctx, &stop).await {
+    loop {
+        // A lane waiting at the head for the next event must also end when its driver is
+        // stopped (a change, a deletion): the stop flag wakes it.
+        let next = futures_lite::future::or(feed.next(ctx, &stop), async {
+            driver.stop.wait().await;
+            None
+        });
+        let Some(next) = next.await else {
+            return;
+        };
         match next {
             Next::Gap { requested, oldest } => {
                 tracing::warn!(subscription = %driver.id(), topic = %key.topic, partition = key.partition, requested, oldest, "webhook subscription skipped events that are no longer retained");

@@ -16,7 +16,6 @@ use glommio::sync::Semaphore;
 
 use super::client::{ClientConfig, HttpClient};
 use super::driver::{self, Driver};
-use super::feed::{Next, PartitionFeed};
 use super::message::Message;
 use super::model::{
     unix_ms, unix_s, CursorMap, Kind, StateRecord, DEAD_LETTER_TOPIC, DISABLED_TOPIC,
@@ -83,7 +82,7 @@ impl Settings {
             allow: AddressPolicy::new(allow),
             connect_timeout: Duration::from_millis(w.connect_timeout_ms),
             idle_timeout: Duration::from_secs(30),
-            max_idle_per_origin: w.max_in_flight.max(1),
+            max_idle_per_origin: w.max_idle_per_origin.max(1),
             extra_root_pem: w.extra_ca_file.clone(),
             max_body_kept: BODY_KEPT,
         };
@@ -123,6 +122,8 @@ pub struct WebhookEngine {
     shard: usize,
     shards: usize,
     partitions: u32,
+    /// The shard, for state records applied from `ShardContext::on_event` (set at start).
+    ctx: std::cell::OnceCell<std::rc::Weak<ShardContext>>,
 }
 
 impl WebhookEngine {
@@ -145,6 +146,7 @@ impl WebhookEngine {
             shard,
             shards,
             partitions: config.memory_broker.partitions.max(1),
+            ctx: std::cell::OnceCell::new(),
         })
     }
 
@@ -186,8 +188,9 @@ impl WebhookEngine {
         self.board.update(id, also);
     }
 
-    /// Start: drive the owned subscriptions, follow the state topic, write progress.
+    /// Start: drive the owned subscriptions, write progress, end leases.
     pub fn start(self: &Rc<Self>, ctx: &Rc<ShardContext>) {
+        let _ = self.ctx.set(Rc::downgrade(ctx));
         let owned: Vec<String> = self
             .table
             .borrow()
@@ -197,14 +200,6 @@ impl WebhookEngine {
             .collect();
         for id in owned {
             self.restart(ctx, id, None);
-        }
-        for partition in 0..self.partitions {
-            let key = PartitionKey {
-                topic: STATE_TOPIC.into(),
-                partition,
-            };
-            let (engine, ctx) = (self.clone(), ctx.clone());
-            glommio::spawn_local(async move { engine.follow(&ctx, key).await }).detach();
         }
         let (engine, ctx2) = (self.clone(), ctx.clone());
         glommio::spawn_local(async move { engine.progress_loop(&ctx2).await }).detach();
@@ -219,21 +214,18 @@ impl WebhookEngine {
         }
     }
 
-    /// Apply the state topic's records as they arrive (every shard).
-    async fn follow(self: Rc<Self>, ctx: &Rc<ShardContext>, key: PartitionKey) {
-        let start = driver::head_of(ctx, &key);
-        let mut feed = PartitionFeed::new(key, start);
-        let stop = || ctx.shutdown.is_triggered();
-        while let Some(next) = feed.next(ctx, &stop).await {
-            let Next::Event(event) = next else {
-                tracing::error!(shard = ctx.id, "webhook state records were lost before this shard read them; restart to reload them");
-                continue;
-            };
-            match serde_json::from_slice::<StateRecord>(&event.data_text()) {
-                Ok(record) => self.apply(ctx, record),
-                Err(e) => {
-                    tracing::warn!(offset = event.offset, error = %e, "unreadable webhook state record; skipped")
-                }
+    /// An event of the state topic reached this shard (`ShardContext::on_event`, in offset
+    /// order, every shard): apply it now, so a write through the API is visible on the shard
+    /// that made it as soon as its publish is answered (the owner's ring delivers the event
+    /// before the answer).
+    pub fn on_state_event(self: &Rc<Self>, event: &FramedEvent) {
+        let Some(ctx) = self.ctx.get().and_then(std::rc::Weak::upgrade) else {
+            return;
+        };
+        match serde_json::from_slice::<StateRecord>(&event.data_text()) {
+            Ok(record) => self.apply(&ctx, record),
+            Err(e) => {
+                tracing::warn!(offset = event.offset, error = %e, "unreadable webhook state record; skipped")
             }
         }
     }
@@ -567,7 +559,7 @@ impl WebhookEngine {
     pub fn heads(&self, ctx: &ShardContext, topics: &[String]) -> CursorMap {
         let mut cursor = CursorMap::new();
         for t in topics {
-            for partition in 0..self.partitions {
+            for partition in 0..driver::partition_count(ctx, t) {
                 let key = PartitionKey {
                     topic: t.as_str().into(),
                     partition,
@@ -576,11 +568,6 @@ impl WebhookEngine {
             }
         }
         cursor
-    }
-
-    /// Partitions per topic.
-    pub fn partitions(&self) -> u32 {
-        self.partitions
     }
 }
 

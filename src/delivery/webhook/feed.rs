@@ -135,6 +135,43 @@ impl PartitionFeed {
         }
     }
 
+    /// The first offset at or after Unix time `at_ms` (the head when every event is older),
+    /// read from the durable log's record times; `None` without the durable log (the
+    /// history keeps no times).
+    pub async fn offset_at(ctx: &ShardContext, key: &PartitionKey, at_ms: i64) -> Option<u64> {
+        let log = ctx.durable.as_ref()?;
+        let head = ctx.histories.borrow().get(key).map_or(0, |h| h.head());
+        let dir = partition_dir(log.root(), &key.topic, key.partition);
+        let mut listing = reader::Listing::default();
+        let (mut from, mut hint) = (0, None);
+        while from < head {
+            let read = reader::read(
+                &dir,
+                from,
+                head,
+                READ_BUDGET,
+                hint,
+                log.index_interval(),
+                &mut listing,
+            );
+            let chunk = read.await.ok()?;
+            if let Some(earliest) = chunk.earliest.filter(|&e| from < e) {
+                from = earliest;
+                hint = None;
+                continue;
+            }
+            if let Some(r) = chunk.records.iter().find(|r| r.timestamp_ms >= at_ms) {
+                return Some(r.offset);
+            }
+            if chunk.done || chunk.next <= from {
+                break;
+            }
+            from = chunk.next;
+            hint = chunk.position;
+        }
+        Some(head)
+    }
+
     /// The next event or gap, waiting for it at the head; `None` when `stop` says so (checked
     /// whenever the feed wakes).
     pub async fn next(&mut self, ctx: &ShardContext, stop: &dyn Fn() -> bool) -> Option<Next> {
