@@ -659,3 +659,39 @@ fn a_slow_endpoint_does_not_hold_up_a_healthy_one() {
     let posts = slow.wait_posts(5, Duration::from_secs(30));
     assert_eq!(bodies(&posts), ["e0", "e1", "e2", "e3", "e4"]);
 }
+
+#[test]
+fn per_key_ordering_lets_other_keys_pass_a_slow_one() {
+    let gw = gateway("timeout_ms = 5000\n");
+    let rx = Receiver::start(Some(SECRET), None);
+    rx.plan(r#"[{"sleep": 1.5}]"#);
+    let id = create(&gw, &rx, &["keyed"], json!({ "ordering": "key" }));
+    let (_, v) = api(&gw, "GET", &format!("/webhooks/{id}"), &Value::Null);
+    assert_eq!(v["ordering"], "key", "{v}");
+    for (key, data) in [("a", "a1"), ("b", "b1"), ("b", "b2"), ("a", "a2")] {
+        gw.publish_with("keyed", &format!("?key={key}"), &[], data.as_bytes());
+    }
+    let posts = rx.wait_posts(4, DELIVERY_WAIT);
+    let order = bodies(&posts);
+    assert_eq!(
+        order,
+        ["a1", "b1", "b2", "a2"],
+        "b's events pass a1 while it is slow"
+    );
+    let at = |i: usize| posts[i]["at"].as_f64().unwrap_or(0.0);
+    assert!(
+        at(3) - at(0) >= 1.4,
+        "a2 waited for a1's answer: {:?}",
+        (at(0), at(3))
+    );
+    // The cursor only moves past a1 once it is answered: nothing is owed in the end.
+    let deadline = Instant::now() + DELIVERY_WAIT;
+    loop {
+        let (_, v) = api(&gw, "GET", &format!("/webhooks/{id}"), &Value::Null);
+        if v["cursor"]["keyed:0"] == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -17,6 +17,7 @@ use super::model::{
     cursor_key, unix_ms, unix_s, CursorMap, FilterSpec, Kind, PreviousSecret, StateRecord,
     Subscription,
 };
+use super::ordering::Ordering;
 use super::table::Entry;
 use crate::broker::PartitionKey;
 use crate::codec::event_id::write_epoch;
@@ -167,6 +168,7 @@ fn show_value(engine: &WebhookEngine, e: &Entry, secret: Option<&str>) -> Value 
         "dead_lettered": status.dead_lettered,
         "failing_since": status.failing_since,
         "secret_rotating_until": s.previous_secret.as_ref().map(|p| p.until),
+        "ordering": s.ordering,
     });
     if let Some(secret) = secret {
         v["secret"] = Value::String(secret.to_owned());
@@ -186,6 +188,9 @@ struct CreateBody {
     /// `latest` (default) or `earliest`.
     #[serde(default)]
     from: Option<String>,
+    /// `partition` (default) or `key`.
+    #[serde(default)]
+    ordering: Option<Ordering>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +209,8 @@ struct PatchBody {
     /// `true` re-enables a disabled endpoint, `false` disables it.
     #[serde(default)]
     enabled: Option<bool>,
+    #[serde(default)]
+    ordering: Option<Ordering>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +345,7 @@ async fn create(
         lease_expires: None,
         topic_url: None,
         owner: owner.to_owned(),
+        ordering: body.ordering.unwrap_or_default(),
     };
     let id = sub.id.clone();
     store(
@@ -398,6 +406,9 @@ async fn patch(
             });
         }
         shown_secret = Some(secret);
+    }
+    if let Some(ordering) = body.ordering {
+        sub.ordering = ordering;
     }
     match body.enabled {
         Some(true) => sub.disabled = None,

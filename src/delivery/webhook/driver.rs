@@ -11,57 +11,16 @@ use glommio::sync::Semaphore;
 
 use super::client::{OutboundRequest, Url};
 use super::engine::WebhookEngine;
-use super::feed::{Next, PartitionFeed};
+use super::lane;
 use super::message::{Message, SigningKeys};
 use super::model::{cursor_key, unix_ms, unix_s, CursorMap, Kind, Subscription};
+use super::signal::StopFlag;
 use crate::broker::{FramedEvent, PartitionKey};
 use crate::delivery::filter::EventFilter;
 use crate::policy::retry_schedule::{parse_retry_after, AttemptOutcome, Verdict};
 use crate::shard::context::ShardContext;
 use crate::telemetry::webhook_status::AttemptRecord;
 use crate::telemetry::ShardMetrics;
-
-/// A stop flag tasks can sleep on.
-#[derive(Default)]
-pub struct StopFlag {
-    set: Cell<bool>,
-    wakers: RefCell<Vec<std::task::Waker>>,
-}
-
-impl StopFlag {
-    pub fn is_set(&self) -> bool {
-        self.set.get()
-    }
-
-    pub fn set(&self) {
-        self.set.set(true);
-        for w in self.wakers.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
-
-    /// Resolves once the flag is set.
-    pub async fn wait(&self) {
-        std::future::poll_fn(|cx| {
-            if self.set.get() {
-                return std::task::Poll::Ready(());
-            }
-            // A lane asks on every event it waits for: keep one waker per task, not per ask.
-            let mut wakers = self.wakers.borrow_mut();
-            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                wakers.push(cx.waker().clone());
-            }
-            std::task::Poll::Pending
-        })
-        .await
-    }
-
-    /// Sleep for `d`, or less when the flag is set meanwhile; true when it was set.
-    pub async fn sleep(&self, d: Duration) -> bool {
-        futures_lite::future::or(async { glommio::timer::sleep(d).await }, self.wait()).await;
-        self.set.get()
-    }
-}
 
 /// One running subscription.
 pub struct Driver {
@@ -75,8 +34,7 @@ pub struct Driver {
     /// The cursor changed since the last progress record.
     dirty: Cell<bool>,
     in_flight: Semaphore,
-    /// Lanes still running (a replacement waits for them, so one partition never has two
-    /// senders).
+    /// Lanes and per-key delivery tasks still running.
     lanes: Cell<usize>,
     lanes_done: StopFlag,
     /// Unix seconds of the first failure since the last success.
@@ -147,7 +105,24 @@ impl Driver {
         x
     }
 
-    fn done_with(&self, key: &PartitionKey, next: u64) {
+    pub fn filter(&self) -> Option<&EventFilter> {
+        self.filter.as_ref()
+    }
+
+    /// A lane or a delivery task of this driver started (a replacement waits for all of
+    /// them to end, so a partition never has two senders).
+    pub fn task_started(&self) {
+        self.lanes.set(self.lanes.get() + 1);
+    }
+
+    pub fn task_ended(&self) {
+        self.lanes.set(self.lanes.get() - 1);
+        if self.lanes.get() == 0 {
+            self.lanes_done.set();
+        }
+    }
+
+    pub fn done_with(&self, key: &PartitionKey, next: u64) {
         self.cursor.borrow_mut().insert(cursor_key(key), next);
         self.dirty.set(true);
     }
@@ -180,14 +155,11 @@ pub fn start(ctx: &Rc<ShardContext>, engine: &Rc<WebhookEngine>, driver: &Rc<Dri
                 .copied()
                 .unwrap_or_else(|| head_of(ctx, &key));
             driver.done_with(&key, from);
-            driver.lanes.set(driver.lanes.get() + 1);
+            driver.task_started();
             let (ctx, engine, driver) = (ctx.clone(), engine.clone(), driver.clone());
             glommio::spawn_local(async move {
-                lane(&ctx, &engine, &driver, key, from).await;
-                driver.lanes.set(driver.lanes.get() - 1);
-                if driver.lanes.get() == 0 {
-                    driver.lanes_done.set();
-                }
+                lane::run(&ctx, &engine, &driver, key, from).await;
+                driver.task_ended();
             })
             .detach();
         }
@@ -199,49 +171,7 @@ pub fn head_of(ctx: &ShardContext, key: &PartitionKey) -> u64 {
     ctx.histories.borrow().get(key).map_or(0, |h| h.head())
 }
 
-async fn lane(
-    ctx: &Rc<ShardContext>,
-    engine: &Rc<WebhookEngine>,
-    driver: &Rc<Driver>,
-    key: PartitionKey,
-    from: u64,
-) {
-    let mut feed = PartitionFeed::new(key.clone(), from);
-    let stop = || driver.stop.is_set() || ctx.shutdown.is_triggered();
-    loop {
-        // A lane waiting at the head for the next event must also end when its driver is
-        // stopped (a change, a deletion): the stop flag wakes it.
-        let next = futures_lite::future::or(feed.next(ctx, &stop), async {
-            driver.stop.wait().await;
-            None
-        });
-        let Some(next) = next.await else {
-            return;
-        };
-        match next {
-            Next::Gap { requested, oldest } => {
-                tracing::warn!(subscription = %driver.id(), topic = %key.topic, partition = key.partition, requested, oldest, "webhook subscription skipped events that are no longer retained");
-                driver.done_with(&key, oldest);
-            }
-            Next::Event(event) => {
-                if driver
-                    .filter
-                    .as_ref()
-                    .is_some_and(|f| !f.matches(&event.meta))
-                {
-                    driver.done_with(&key, event.offset + 1);
-                    continue;
-                }
-                match deliver(ctx, engine, driver, &event).await {
-                    Delivery::Done => driver.done_with(&key, event.offset + 1),
-                    Delivery::Stopped => return,
-                }
-            }
-        }
-    }
-}
-
-enum Delivery {
+pub enum Delivery {
     /// Answered 2xx or dead-lettered: move on.
     Done,
     /// The subscription stopped (deleted, changed, disabled, gone, shutdown): leave the
@@ -250,7 +180,7 @@ enum Delivery {
 }
 
 /// Deliver one event, retrying on the schedule.
-async fn deliver(
+pub async fn deliver(
     ctx: &Rc<ShardContext>,
     engine: &Rc<WebhookEngine>,
     driver: &Rc<Driver>,

@@ -228,6 +228,7 @@ async fn verify_and_store(
                 lease_expires: Some(unix_s() + lease),
                 topic_url: Some(hub.topic.clone()),
                 owner: owner.to_owned(),
+                ordering: Default::default(),
             };
             StateRecord::Put {
                 sub: Box::new(sub),

@@ -81,6 +81,9 @@ pub struct Subscription {
     /// Who created it (a principal name), for the API's listing.
     #[serde(default)]
     pub owner: String,
+    /// In order per partition (default) or per key.
+    #[serde(default)]
+    pub ordering: super::ordering::Ordering,
 }
 
 /// Where a subscription stands: per partition (`"topic:partition"`), the next offset to
@@ -180,6 +183,7 @@ mod tests {
             lease_expires: None,
             topic_url: None,
             owner: "admin".into(),
+            ordering: Default::default(),
         };
         let cursor: CursorMap = [("orders:0".to_owned(), 7)].into();
         let r = StateRecord::Put {

@@ -143,6 +143,7 @@ mod tests {
             lease_expires: None,
             topic_url: None,
             owner: String::new(),
+            ordering: Default::default(),
         }
     }
 
