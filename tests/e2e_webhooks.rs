@@ -706,11 +706,23 @@ fn redirects_are_failures_and_never_followed() {
     let id = create(&gw, &rx, &["moved"], json!({}));
     gw.publish("moved", "stay here");
     let posts = rx.wait_posts(2, DELIVERY_WAIT);
-    assert_eq!(bodies(&posts), ["stay here", "stay here"], "retried at the same URL");
-    let (_, v) = api(&gw, "GET", &format!("/webhooks/{id}/attempts"), &Value::Null);
+    assert_eq!(
+        bodies(&posts),
+        ["stay here", "stay here"],
+        "retried at the same URL"
+    );
+    let (_, v) = api(
+        &gw,
+        "GET",
+        &format!("/webhooks/{id}/attempts"),
+        &Value::Null,
+    );
     assert_eq!(v["attempts"][0]["status"], 302, "{v}");
     assert_eq!(v["attempts"][0]["outcome"], "retry", "{v}");
-    assert!(elsewhere.entries().is_empty(), "the redirect was not followed");
+    assert!(
+        elsewhere.entries().is_empty(),
+        "the redirect was not followed"
+    );
 }
 
 #[test]
@@ -719,12 +731,22 @@ fn an_endpoint_failing_too_long_is_disabled() {
     let rx = Receiver::start(Some(SECRET), None);
     rx.plan(r#"{"default": {"status": 500}}"#);
     let id = create(&gw, &rx, &["flaky"], json!({}));
-    let mut disabled = SseClient::connect(gw.addr(), "/topics/gateway.webhook.disabled/events", &[]);
+    let mut disabled =
+        SseClient::connect(gw.addr(), "/topics/gateway.webhook.disabled/events", &[]);
     gw.publish("flaky", "x");
-    let ev = disabled.next_event(DELIVERY_WAIT).expect("a disabled event");
-    assert!(ev.data.contains(id.as_str()) && ev.data.contains("without a success"), "{}", ev.data);
+    let ev = disabled
+        .next_event(DELIVERY_WAIT)
+        .expect("a disabled event");
+    assert!(
+        ev.data.contains(id.as_str()) && ev.data.contains("without a success"),
+        "{}",
+        ev.data
+    );
     let (_, v) = api(&gw, "GET", &format!("/webhooks/{id}"), &Value::Null);
     assert_eq!(v["status"], "disabled", "{v}");
     let attempts = rx.posts().len();
-    assert!((2..=3).contains(&attempts), "disabled after about a second of failures: {attempts}");
+    assert!(
+        (2..=3).contains(&attempts),
+        "disabled after about a second of failures: {attempts}"
+    );
 }

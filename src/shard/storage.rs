@@ -21,10 +21,11 @@ pub struct OpenedStorage {
 /// Open, lock and recover the data directory when `storage.mode = "durable"`.
 pub fn open(config: &Config) -> Result<Option<OpenedStorage>, StorageError> {
     let storage = &config.storage;
-    if !storage.durable() || config.kafka.enabled() {
-        // With Kafka, Kafka is the log: the embedded broker and its storage are not used.
+    if !storage.durable() {
         return Ok(None);
     }
+    // With Kafka, Kafka is the log of every topic but the gateway's own (`gateway.*`: webhook
+    // subscriptions, their progress, dead letters), which the embedded broker keeps here.
     let dir = DataDir::open(&storage.data_dir, config.memory_broker.partitions)?;
     let started = Instant::now();
     let tail = TailLimits {

@@ -22,7 +22,7 @@ use super::table::Entry;
 use crate::broker::PartitionKey;
 use crate::codec::event_id::write_epoch;
 use crate::codec::http1::{Method, Request};
-use crate::codec::topic::validate_topic;
+use crate::codec::topic::{is_reserved, validate_topic};
 use crate::delivery::policy_gate::authenticate;
 use crate::delivery::publish::refusal;
 use crate::delivery::response::Response;
@@ -234,7 +234,9 @@ fn check_url(url: &str) -> Result<String, Response> {
         .map_err(|e| Response::text(400, format!("url `{url}`: {e}")))
 }
 
-fn check_topics(topics: &[String]) -> Result<(), Response> {
+/// The topics of an endpoint: valid names, not too many, none twice, and with Kafka, topics
+/// this gateway reads (or its own `gateway.*` topics).
+fn check_topics(ctx: &ShardContext, topics: &[String]) -> Result<(), Response> {
     if topics.is_empty() {
         return Err(Response::text(400, "name at least one topic in `topics`"));
     }
@@ -248,6 +250,11 @@ fn check_topics(topics: &[String]) -> Result<(), Response> {
         validate_topic(t).map_err(|e| Response::text(400, format!("topic `{t}`: {e}")))?;
         if topics[..i].contains(t) {
             return Err(Response::text(400, format!("topic `{t}` is named twice")));
+        }
+    }
+    if let Some(link) = &ctx.kafka {
+        for t in topics.iter().filter(|t| !is_reserved(t)) {
+            link.partitions(t).map_err(|e| refusal(&e))?;
         }
     }
     Ok(())
@@ -310,7 +317,7 @@ async fn create(
 ) -> Result<Response, Response> {
     let body: CreateBody = body_json(req)?;
     let url = check_url(&body.url)?;
-    check_topics(&body.topics)?;
+    check_topics(ctx, &body.topics)?;
     let secret = match body.secret {
         Some(s) => {
             check_secret(&s)?;
@@ -380,7 +387,7 @@ async fn patch(
         sub.url = check_url(&url)?;
     }
     if let Some(topics) = body.topics {
-        check_topics(&topics)?;
+        check_topics(ctx, &topics)?;
         let heads = engine.heads(ctx, &topics);
         cursor.retain(|k, _| heads.contains_key(k));
         for (k, head) in heads {

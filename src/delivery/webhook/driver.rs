@@ -128,41 +128,73 @@ impl Driver {
     }
 }
 
-/// Partitions of `topic`: Kafka's count for a Kafka topic (the configured count until its
-/// metadata is known), the embedded broker's otherwise (the gateway's own topics always).
-pub fn partition_count(ctx: &ShardContext, topic: &str) -> u32 {
-    let embedded = ctx.config().memory_broker.partitions.max(1);
+/// Partitions of `topic` when known: Kafka's count for a Kafka topic (`None` until the
+/// plane has its metadata), the embedded broker's otherwise (the gateway's own topics always).
+pub fn known_partitions(ctx: &ShardContext, topic: &str) -> Option<u32> {
     match &ctx.kafka {
-        Some(link) if !crate::codec::topic::is_reserved(topic) => {
-            link.partitions(topic).unwrap_or(embedded)
-        }
-        _ => embedded,
+        Some(link) if !crate::codec::topic::is_reserved(topic) => link.partitions(topic).ok(),
+        _ => Some(ctx.config().memory_broker.partitions.max(1)),
     }
 }
 
-/// Start a lane per partition of the subscription's topics.
+/// Partitions of `topic`, the embedded broker's count while Kafka's is not known (only for
+/// requests: a driver waits for the real count).
+pub fn partition_count(ctx: &ShardContext, topic: &str) -> u32 {
+    known_partitions(ctx, topic).unwrap_or(ctx.config().memory_broker.partitions.max(1))
+}
+
+/// How often a driver looks again for a Kafka topic's partitions after a start.
+const PARTITIONS_POLL: Duration = Duration::from_millis(100);
+
+/// Start a lane per partition of the subscription's topics (for a Kafka topic, once the
+/// plane knows its partitions: right after a start it may not yet).
 pub fn start(ctx: &Rc<ShardContext>, engine: &Rc<WebhookEngine>, driver: &Rc<Driver>) {
     for topic in &driver.sub.topics {
-        for partition in 0..partition_count(ctx, topic) {
-            let key = PartitionKey {
-                topic: topic.as_str().into(),
-                partition,
-            };
-            let from = driver
-                .cursor
-                .borrow()
-                .get(&cursor_key(&key))
-                .copied()
-                .unwrap_or_else(|| head_of(ctx, &key));
-            driver.done_with(&key, from);
-            driver.task_started();
-            let (ctx, engine, driver) = (ctx.clone(), engine.clone(), driver.clone());
-            glommio::spawn_local(async move {
-                lane::run(&ctx, &engine, &driver, key, from).await;
-                driver.task_ended();
-            })
-            .detach();
-        }
+        let (ctx, engine, driver, topic) =
+            (ctx.clone(), engine.clone(), driver.clone(), topic.clone());
+        driver.task_started();
+        glommio::spawn_local(async move {
+            loop {
+                if let Some(n) = known_partitions(&ctx, &topic) {
+                    start_lanes(&ctx, &engine, &driver, &topic, n);
+                    break;
+                }
+                if driver.stop.sleep(PARTITIONS_POLL).await || ctx.shutdown.is_triggered() {
+                    break;
+                }
+            }
+            driver.task_ended();
+        })
+        .detach();
+    }
+}
+
+fn start_lanes(
+    ctx: &Rc<ShardContext>,
+    engine: &Rc<WebhookEngine>,
+    driver: &Rc<Driver>,
+    topic: &str,
+    partitions: u32,
+) {
+    for partition in 0..partitions {
+        let key = PartitionKey {
+            topic: topic.into(),
+            partition,
+        };
+        let from = driver
+            .cursor
+            .borrow()
+            .get(&cursor_key(&key))
+            .copied()
+            .unwrap_or_else(|| head_of(ctx, &key));
+        driver.done_with(&key, from);
+        driver.task_started();
+        let (ctx, engine, driver) = (ctx.clone(), engine.clone(), driver.clone());
+        glommio::spawn_local(async move {
+            lane::run(&ctx, &engine, &driver, key, from).await;
+            driver.task_ended();
+        })
+        .detach();
     }
 }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::broker::durable::data_dir::partition_dir;
 use crate::broker::durable::{publish_item, reader};
+use crate::broker::kafka::FetchError;
 use crate::broker::{FramedEvent, PartitionKey};
+use crate::codec::topic::is_reserved;
 use crate::shard::context::ShardContext;
 
 /// Data read from the log per disk read.
@@ -26,6 +28,15 @@ pub enum Next {
         requested: u64,
         oldest: u64,
     },
+}
+
+/// What one read from Kafka did.
+enum KafkaRead {
+    /// Events queued, or the position moved: look again.
+    Read,
+    /// Nothing more yet: wait for the next event.
+    AtEnd,
+    Gap(Next),
 }
 
 /// A reader of one partition from a position.
@@ -65,6 +76,22 @@ impl PartitionFeed {
                 .borrow()
                 .get(&self.key)
                 .map(|h| (h.oldest(), h.since(self.next).next().cloned()));
+            if let Some(link) = ctx.kafka.as_ref().filter(|_| !is_reserved(&self.key.topic)) {
+                match found {
+                    Some((oldest, event)) if self.next >= oldest => {
+                        let event = event?;
+                        self.next = event.offset + 1;
+                        return Some(Next::Event(event));
+                    }
+                    // Below this shard's history, or none yet (after a restart the history
+                    // fills from new records only): read Kafka back.
+                    _ => match self.fetch_kafka(ctx, link, found.map(|f| f.0)).await {
+                        KafkaRead::Read => continue,
+                        KafkaRead::AtEnd => return None,
+                        KafkaRead::Gap(gap) => return Some(gap),
+                    },
+                }
+            }
             let (oldest, event) = found?;
             if self.next >= oldest {
                 let event = event?;
@@ -131,6 +158,74 @@ impl PartitionFeed {
                     tracing::warn!(shard = ctx.id, topic = %self.key.topic, error = %e, "reading the durable log back for a webhook failed; retrying");
                     glommio::timer::sleep(READ_RETRY).await;
                 }
+            }
+        }
+    }
+
+    /// Fetch from Kafka from the position up to `until` (this shard's history start).
+    async fn fetch_kafka(
+        &mut self,
+        ctx: &ShardContext,
+        link: &crate::shard::kafka_link::KafkaLink,
+        until: Option<u64>,
+    ) -> KafkaRead {
+        let until = until.unwrap_or(u64::MAX);
+        match link.fetch(&self.key, self.next).await {
+            Ok(fetched) => {
+                for record in &fetched.records {
+                    let Ok(offset) = u64::try_from(record.offset) else {
+                        continue;
+                    };
+                    if offset < self.next || offset >= until {
+                        continue;
+                    }
+                    // A record that cannot be framed is skipped (the link counts it).
+                    if let Some(event) = link.frame_for_backfill(ctx, record) {
+                        self.from_disk.push_back(event);
+                    }
+                }
+                if !self.from_disk.is_empty() {
+                    return KafkaRead::Read;
+                }
+                // Nothing deliverable read: move past what was read (records that cannot be
+                // framed, holes such as transaction markers), never past the partition's end
+                // or the history's start, so the next look makes progress.
+                let limit = u64::try_from(fetched.high_watermark)
+                    .unwrap_or(0)
+                    .min(until);
+                if self.next >= limit {
+                    return KafkaRead::AtEnd;
+                }
+                let seen = fetched
+                    .records
+                    .iter()
+                    .filter_map(|r| u64::try_from(r.offset).ok())
+                    .max();
+                self.next = match seen {
+                    Some(last) if last + 1 > self.next => (last + 1).min(limit),
+                    _ => limit,
+                };
+                KafkaRead::Read
+            }
+            Err(FetchError::OffsetOutOfRange { earliest, latest }) => {
+                let (earliest, latest) = (earliest.max(0) as u64, latest.max(0) as u64);
+                let requested = self.next;
+                // Below the retained start: gone. Past the end (a re-created topic): from
+                // the start again.
+                self.next = if requested < earliest {
+                    earliest
+                } else {
+                    earliest.min(latest)
+                };
+                KafkaRead::Gap(Next::Gap {
+                    requested,
+                    oldest: self.next,
+                })
+            }
+            Err(e) => {
+                tracing::debug!(shard = ctx.id, error = %e, "webhook fetch from Kafka failed; retrying");
+                glommio::timer::sleep(READ_RETRY).await;
+                KafkaRead::Read
             }
         }
     }

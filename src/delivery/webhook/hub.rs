@@ -13,6 +13,7 @@ use crate::codec::http1::Request;
 use crate::codec::topic::{is_reserved, validate_topic};
 use crate::codec::websub_form::{parse_hub_request, HubMode, HubRequest};
 use crate::delivery::policy_gate::authenticate;
+use crate::delivery::publish::refusal;
 use crate::delivery::response::Response;
 use crate::policy::engine::ShardPolicy;
 use crate::policy::principal::{Action, Principal};
@@ -51,6 +52,11 @@ pub async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Response {
         Ok(t) => t,
         Err(refused) => return refused,
     };
+    if let Some(link) = ctx.kafka.as_ref().filter(|_| !is_reserved(&topic)) {
+        if let Err(e) = link.partitions(&topic) {
+            return refusal(&e);
+        }
+    }
     let principal = match authenticate(ctx, req) {
         Ok(p) => p,
         Err(refused) => return refused,
