@@ -353,6 +353,7 @@ async fn create(
         topic_url: None,
         owner: owner.to_owned(),
         ordering: body.ordering.unwrap_or_default(),
+        version: 1,
     };
     let id = sub.id.clone();
     store(
@@ -417,6 +418,7 @@ async fn patch(
     if let Some(ordering) = body.ordering {
         sub.ordering = ordering;
     }
+    sub.version += 1;
     match body.enabled {
         Some(true) => sub.disabled = None,
         Some(false) => sub.disabled = Some("disabled through the API".to_owned()),

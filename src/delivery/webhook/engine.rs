@@ -299,14 +299,7 @@ impl WebhookEngine {
         ctx: &ShardContext,
         record: &StateRecord,
     ) -> Result<(), PublishError> {
-        let also_progress = matches!(record, StateRecord::Delete { .. });
-        self.write(ctx, STATE_TOPIC, record).await?;
-        if also_progress {
-            // A deletion also goes where checkpoints are, so no older checkpoint can bring
-            // the subscription back at the next start.
-            self.write(ctx, PROGRESS_TOPIC, record).await?;
-        }
-        Ok(())
+        self.write(ctx, STATE_TOPIC, record).await
     }
 
     async fn write(
@@ -375,6 +368,7 @@ impl WebhookEngine {
         };
         let mut sub = entry.sub;
         sub.disabled = Some(reason.clone());
+        sub.version += 1;
         ShardMetrics::add(&ctx.metrics().webhook_disabled_total, 1);
         tracing::warn!(subscription = %sub.id, url = %sub.url, %reason, "webhook subscription disabled");
         let event = serde_json::json!({
@@ -489,14 +483,21 @@ impl WebhookEngine {
                     }
                 }
             }
-            self.write_batch(ctx, &records).await;
+            // Checkpoints go to the state topic, which keeps every subscription's newest word
+            // for as long as its retention (a week by default), whatever the progress volume.
+            let topic = if checkpoint_due {
+                STATE_TOPIC
+            } else {
+                PROGRESS_TOPIC
+            };
+            self.write_batch(ctx, topic, &records).await;
             glommio::timer::sleep(self.settings.progress_interval).await;
             checkpoint_due = last_checkpoint.elapsed() >= self.settings.checkpoint_interval;
         }
     }
 
-    /// Write progress records, one publish per partition of the progress topic.
-    async fn write_batch(&self, ctx: &ShardContext, records: &[StateRecord]) {
+    /// Write progress or checkpoint records to `topic`, one publish per partition.
+    async fn write_batch(&self, ctx: &ShardContext, topic: &str, records: &[StateRecord]) {
         let mut by_partition: BTreeMap<u32, Vec<PublishItem>> = BTreeMap::new();
         for r in records {
             let Ok(json) = serde_json::to_vec(r) else {
@@ -516,7 +517,7 @@ impl WebhookEngine {
         }
         for (partition, items) in by_partition {
             let key = PartitionKey {
-                topic: PROGRESS_TOPIC.into(),
+                topic: topic.into(),
                 partition,
             };
             if let Err(e) = ctx.publish(key, items).await {

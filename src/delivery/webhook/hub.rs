@@ -230,11 +230,12 @@ async fn verify_and_store(
                 secret: hub.secret.clone(),
                 previous_secret: None,
                 disabled: None,
-                created_at: existing.map_or_else(unix_s, |e| e.sub.created_at),
+                created_at: existing.as_ref().map_or_else(unix_s, |e| e.sub.created_at),
                 lease_expires: Some(unix_s() + lease),
                 topic_url: Some(hub.topic.clone()),
                 owner: owner.to_owned(),
                 ordering: Default::default(),
+                version: existing.map_or(1, |e| e.sub.version + 1),
             };
             StateRecord::Put {
                 sub: Box::new(sub),

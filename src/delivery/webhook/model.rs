@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::broker::PartitionKey;
 
-/// Subscriptions: created, changed, replayed and deleted (read by every shard).
+/// Subscriptions: created, changed, replayed, deleted and checkpointed (read by every shard).
 pub const STATE_TOPIC: &str = "gateway.webhooks";
-/// Delivery progress and periodic checkpoints of every subscription (read only at start).
+/// Delivery progress of every subscription (read only at start).
 pub const PROGRESS_TOPIC: &str = "gateway.webhooks.progress";
 /// Events that exhausted their retries, with the reason and the last answer.
 pub const DEAD_LETTER_TOPIC: &str = "gateway.webhooks.dead";
@@ -84,6 +84,10 @@ pub struct Subscription {
     /// In order per partition (default) or per key.
     #[serde(default)]
     pub ordering: super::ordering::Ordering,
+    /// Bumped by every change of the definition, so a checkpoint written from an older
+    /// definition (racing a change) never undoes the change.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Where a subscription stands: per partition (`"topic:partition"`), the next offset to
@@ -99,7 +103,7 @@ pub fn cursor_key(key: &PartitionKey) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum StateRecord {
-    /// Created or changed (state topic), or its periodic checkpoint (progress topic).
+    /// Created or changed, or its periodic checkpoint (same version).
     Put {
         sub: Box<Subscription>,
         cursor: CursorMap,
@@ -184,6 +188,7 @@ mod tests {
             topic_url: None,
             owner: "admin".into(),
             ordering: Default::default(),
+            version: 1,
         };
         let cursor: CursorMap = [("orders:0".to_owned(), 7)].into();
         let r = StateRecord::Put {

@@ -56,6 +56,15 @@ impl Table {
                 let sub = *sub;
                 let id = sub.id.clone();
                 match self.entries.get_mut(&id) {
+                    // A checkpoint of an older definition (written while a change was on its
+                    // way) moves the cursor at most.
+                    Some(e) if sub.version < e.sub.version => {
+                        if at > e.cursor_at {
+                            e.cursor = cursor;
+                            e.cursor_at = at;
+                        }
+                        Change::Progress
+                    }
                     Some(e) => {
                         let defined = e.sub != sub;
                         e.sub = sub;
@@ -144,6 +153,7 @@ mod tests {
             topic_url: None,
             owner: String::new(),
             ordering: Default::default(),
+            version: 0,
         }
     }
 
@@ -221,6 +231,24 @@ mod tests {
             }),
             Change::Ignored
         );
+    }
+
+    #[test]
+    fn a_checkpoint_of_an_older_version_does_not_undo_a_change() {
+        let mut t = Table::default();
+        t.apply(put("a", "http://old/", 0, 1));
+        let mut changed = sub("a", "http://new/");
+        changed.version = 1;
+        let change = StateRecord::Put {
+            sub: Box::new(changed),
+            cursor: cursor(2),
+            at: 2,
+        };
+        assert_eq!(t.apply(change), Change::Defined);
+        // Built from the old definition before the change was applied, stored after it.
+        assert_eq!(t.apply(put("a", "http://old/", 5, 3)), Change::Progress);
+        let e = t.get("a").expect("entry");
+        assert_eq!((e.sub.url.as_str(), e.cursor["t:0"]), ("http://new/", 5));
     }
 
     proptest! {
