@@ -42,6 +42,7 @@
 mod cli;
 mod decode;
 mod error;
+mod events_model;
 mod model;
 mod overrides;
 mod policy_model;
@@ -56,6 +57,7 @@ mod tests;
 
 pub use cli::{parse_cpu_list, Cli, CpuList, SetArg, MAX_CPU_ID};
 pub use error::{ConfigError, Origin};
+pub use events_model::SystemEventsConfig;
 pub use model::{
     parse_start_position, Config, HttpConfig, KafkaConfig, LogConfig, LogFormat,
     MemoryBrokerConfig, MeshConfig, ServerConfig, SseConfig, StartPosition, WsConfig,

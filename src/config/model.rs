@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 
+use super::events_model::SystemEventsConfig;
 use super::policy_model::{AuthConfig, LimitsConfig};
 use super::storage_model::StorageConfig;
 use super::webhook_model::WebhooksConfig;
@@ -40,8 +41,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[limits]`: rate limits (token buckets) and admission.
     pub limits: LimitsConfig,
-    /// `[webhooks]`: receiving webhooks.
+    /// `[webhooks]`: receiving webhooks, and delivering them (endpoints, WebSub hub).
     pub webhooks: WebhooksConfig,
+    /// `[system_events]`: the gateway's events about its own work.
+    pub system_events: SystemEventsConfig,
 }
 
 /// `[server]`: where the gateway listens and how many executors it runs.

@@ -25,6 +25,7 @@ use super::{webhook, webhook_receiver};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
 use crate::policy::principal::Principal;
 use crate::shard::context::ShardContext;
+use crate::telemetry::system_events::SystemTopic;
 use crate::telemetry::{render, ShardMetrics};
 
 /// Bytes asked of the socket per read.
@@ -91,6 +92,8 @@ pub struct OpenStream {
     pub expires_at: Option<u64>,
     /// What handles the client's side of the stream.
     pub peer: PeerKind,
+    /// Who opened it (the principal's name), for `gateway.subscriber.*`.
+    pub principal: Arc<str>,
 }
 
 /// The client's side of a stream, by transport.
@@ -314,6 +317,7 @@ fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>
             head: sse_head(ctx.id, Cors::for_request(&ctx.config().http, req)),
             expires_at: principal.expires_at,
             peer: PeerKind::Sse,
+            principal: principal.name.clone(),
         }),
         Err(resp) => Handled::Respond(resp),
     }
@@ -356,16 +360,27 @@ pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, open: 
         head,
         expires_at,
         peer,
+        principal,
     } = open;
     if !write_all(stream, &head).await {
         return;
     }
     ctx.subscribers.borrow_mut().add(sub.clone());
     let m = ctx.metrics();
-    let gauge = match peer {
-        PeerKind::Sse => &m.sse_subscribers,
-        PeerKind::Ws(_) => &m.ws_connections,
+    let (gauge, transport) = match peer {
+        PeerKind::Sse => (&m.sse_subscribers, "sse"),
+        PeerKind::Ws(_) => (&m.ws_connections, "ws"),
     };
+    let describe = |sub: &Subscriber| {
+        serde_json::json!({
+            "subscriber": sub.id,
+            "shard": ctx.id,
+            "transport": transport,
+            "topics": sub.topics(),
+            "principal": &*principal,
+        })
+    };
+    ctx.emit(SystemTopic::SubscriberConnected, || describe(&sub));
     ShardMetrics::add(gauge, 1);
     if ctx.streams_draining.get() {
         sub.drain(ctx.config().sse.retry_ms);
@@ -377,6 +392,11 @@ pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, open: 
         }
         PeerKind::Ws(mut ws) => session::run(ctx, stream, &sub, expires_at, &mut *ws).await,
     };
+    ctx.emit(SystemTopic::SubscriberDisconnected, || {
+        let mut event = describe(&sub);
+        event["reason"] = serde_json::json!(end_reason(&end));
+        event
+    });
     sub.mark_finished();
     ctx.subscribers.borrow_mut().remove(&sub);
     ShardMetrics::sub(gauge, 1);
@@ -395,6 +415,19 @@ pub async fn stream_events(ctx: &Rc<ShardContext>, mut stream: TcpStream, open: 
             ?why,
             "subscriber cut off"
         );
+    }
+}
+
+/// Why a stream ended, as `gateway.subscriber.disconnected` says it.
+fn end_reason(end: &SessionEnd) -> &'static str {
+    match end {
+        SessionEnd::ClientClosed => "closed",
+        SessionEnd::WriteError => "write error",
+        SessionEnd::Drained => "drained",
+        SessionEnd::CutOff(CutOffReason::TooSlow) => "slow",
+        SessionEnd::CutOff(CutOffReason::TokenExpired) => "token expired",
+        SessionEnd::CutOff(CutOffReason::EgressLimit) => "egress limit",
+        SessionEnd::CutOff(CutOffReason::Protocol(..)) => "protocol error",
     }
 }
 

@@ -20,6 +20,7 @@ use crate::policy::principal::{Action, Principal};
 use crate::shard::context::ShardContext;
 use crate::shard::kafka_link::KafkaLink;
 use crate::telemetry::latency::Stage;
+use crate::telemetry::system_events::SystemTopic;
 
 /// An option given as a query parameter or, failing that, as a `Sluicegate-*` header.
 fn option(req: &Request, name: &str, header: &str) -> Result<Option<String>, Response> {
@@ -91,6 +92,8 @@ pub struct Publication {
     pub headers: Vec<(String, Bytes)>,
     /// One event's data per entry (a batch has several).
     pub datas: Vec<Bytes>,
+    /// Which way it came in, for `gateway.event.received`: `http`, `ws` or `webhook`.
+    pub via: &'static str,
 }
 
 /// Handle a publish by `principal` from `client`; the answer lists the ids the events got.
@@ -143,6 +146,7 @@ fn from_request(req: &Request, segment: &str) -> Result<Publication, Response> {
         key,
         headers: passthrough_headers(req),
         datas,
+        via: "http",
     })
 }
 
@@ -156,11 +160,98 @@ pub async fn publish(
     p: Publication,
 ) -> Result<Vec<String>, Response> {
     let started = Instant::now();
+    // What the system events say about it, taken only while someone listens to them.
+    let summary = ctx
+        .shared
+        .system_interest
+        .any_publish_listener()
+        .then(|| Summary::of(&p, ctx.config()));
     let result = publish_checked(ctx, principal, client, p).await;
     if result.is_ok() {
         ctx.latency().record(Stage::Publish, started.elapsed());
     }
+    if let Some(summary) = summary {
+        summary.emit(ctx, principal, client, &result);
+    }
     result
+}
+
+/// A publication as `gateway.event.received` / `gateway.publish.rejected` describe it.
+struct Summary {
+    topic: String,
+    event_type: Option<String>,
+    key: Option<String>,
+    count: usize,
+    bytes: usize,
+    via: &'static str,
+    headers: serde_json::Map<String, serde_json::Value>,
+    data: Option<Vec<String>>,
+}
+
+impl Summary {
+    fn of(p: &Publication, config: &crate::config::Config) -> Self {
+        let wanted = &config.system_events.headers;
+        let headers = p
+            .headers
+            .iter()
+            .filter(|(name, _)| wanted.iter().any(|w| w.eq_ignore_ascii_case(name)))
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value).into_owned();
+                (name.clone(), serde_json::Value::String(value))
+            })
+            .collect();
+        let data = config.system_events.include_payload.then(|| {
+            p.datas
+                .iter()
+                .map(|d| String::from_utf8_lossy(d).into_owned())
+                .collect()
+        });
+        Self {
+            topic: p.topic.clone(),
+            event_type: p.event_type.clone(),
+            key: p.key.clone(),
+            count: p.datas.len(),
+            bytes: p.datas.iter().map(Bytes::len).sum(),
+            via: p.via,
+            headers,
+            data,
+        }
+    }
+
+    fn emit(
+        self,
+        ctx: &ShardContext,
+        principal: &Principal,
+        client: IpAddr,
+        result: &Result<Vec<String>, Response>,
+    ) {
+        let mut event = serde_json::json!({
+            "topic": self.topic,
+            "type": self.event_type,
+            "key": self.key,
+            "count": self.count,
+            "size": self.bytes,
+            "principal": &*principal.name,
+            "client": client.to_string(),
+            "via": self.via,
+            "shard": ctx.id,
+        });
+        match result {
+            Ok(ids) => {
+                event["ids"] = serde_json::json!(ids);
+                event["headers"] = serde_json::Value::Object(self.headers);
+                if let Some(data) = self.data {
+                    event["data"] = serde_json::json!(data);
+                }
+                ctx.emit(SystemTopic::EventReceived, || event);
+            }
+            Err(refused) => {
+                event["status"] = serde_json::json!(refused.status);
+                event["reason"] = serde_json::json!(refused.text_body());
+                ctx.emit(SystemTopic::PublishRejected, || event);
+            }
+        }
+    }
 }
 
 async fn publish_checked(

@@ -1,10 +1,13 @@
 //! The subscribers of one shard, indexed by partition, and the fan-out of a live event to them.
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::subscriber::{Offer, Subscriber};
 use super::writer::Writer;
 use crate::broker::{FramedEvent, PartitionKey};
+use crate::codec::topic::is_reserved;
+use crate::telemetry::system_events::SystemInterest;
 
 /// All subscribers of one shard.
 #[derive(Default)]
@@ -13,9 +16,19 @@ pub struct Registry {
     by_part: HashMap<PartitionKey, Vec<(usize, Rc<Subscriber>)>>,
     all: HashMap<u64, Rc<Subscriber>>,
     next_id: u64,
+    /// Told when a partition of a system topic gets its first subscriber here or loses its
+    /// last, so system events are only built while someone reads them.
+    interest: Option<Arc<SystemInterest>>,
 }
 
 impl Registry {
+    pub fn new(interest: Arc<SystemInterest>) -> Self {
+        Self {
+            interest: Some(interest),
+            ..Self::default()
+        }
+    }
+
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -23,10 +36,13 @@ impl Registry {
 
     pub fn add(&mut self, sub: Rc<Subscriber>) {
         for (idx, key) in sub.live_slots() {
-            self.by_part
-                .entry(key)
-                .or_default()
-                .push((idx, sub.clone()));
+            let list = self.by_part.entry(key.clone()).or_default();
+            if list.is_empty() && is_reserved(&key.topic) {
+                if let Some(i) = &self.interest {
+                    i.add(&key.topic);
+                }
+            }
+            list.push((idx, sub.clone()));
         }
         self.all.insert(sub.id, sub);
     }
@@ -38,6 +54,9 @@ impl Registry {
                 list.retain(|(_, s)| s.id != sub.id);
                 if list.is_empty() {
                     self.by_part.remove(&key);
+                    if let (Some(i), true) = (&self.interest, is_reserved(&key.topic)) {
+                        i.remove(&key.topic);
+                    }
                 }
             }
         }

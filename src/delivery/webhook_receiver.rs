@@ -71,6 +71,7 @@ pub async fn handle(ctx: &ShardContext, req: &Request, client: IpAddr) -> Respon
         key: None,
         headers,
         datas: vec![req.body.clone()],
+        via: "webhook",
     };
     match publish(ctx, &principal, client, publication).await {
         Ok(ids) => Response::json(202, ids_json(&ids)),

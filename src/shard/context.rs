@@ -26,6 +26,7 @@ use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
 use crate::shard::shutdown::{DrainBarrier, GlobalShutdown, LocalShutdown};
+use crate::telemetry::system_events::{SystemInterest, SystemQueue, SystemTopic};
 use crate::telemetry::ShardMetrics;
 
 /// What all shards share (read-only after start, or atomics).
@@ -41,6 +42,8 @@ pub struct Shared {
     pub latency: Box<[crate::telemetry::latency::StageLatencies]>,
     /// What the webhook endpoints API shows about deliveries (written by owner shards).
     pub webhook_status: Arc<crate::telemetry::webhook_status::StatusBoard>,
+    /// Who listens to each system topic (system events are built only then).
+    pub system_interest: Arc<SystemInterest>,
 }
 
 impl Shared {
@@ -107,6 +110,8 @@ pub struct ShardContext {
     pub kafka: Option<KafkaLink>,
     /// The durable log of the partitions this shard owns (`storage.mode = "durable"`).
     pub durable: Option<DurableLog>,
+    /// System events waiting to be published (`shard::system_events`).
+    pub system_events: SystemQueue,
     /// Tasks pulling a partition at their own pace (webhook deliveries), woken per event.
     pub event_waiters: EventWaiters,
     /// This shard's webhook engine (subscriptions, their deliveries), set once at start.
@@ -127,11 +132,14 @@ impl ShardContext {
         let keep_keys = shared.config.memory_broker.history_events;
         let epoch = shared.epoch;
         let policy = ShardPolicy::new(shared.policy.clone(), id);
+        let interest = shared.system_interest.clone();
+        let queue_events = shared.config.system_events.queue_events;
         Self {
             id,
             shared,
             mesh: RefCell::new(mesh),
-            subscribers: RefCell::new(Registry::default()),
+            subscribers: RefCell::new(Registry::new(interest)),
+            system_events: SystemQueue::new(queue_events),
             writer: Writer::default(),
             histories: RefCell::new(HashMap::new()),
             shutdown: LocalShutdown::default(),
@@ -182,6 +190,13 @@ impl ShardContext {
                     .filter_map(|r| r.idempotency_key.as_deref().map(|k| (r.offset, k)));
                 embedded.restore(p.key.clone(), p.next_offset, keys);
             }
+        }
+    }
+
+    /// Emit a system event: `build` runs only while someone listens to `topic`.
+    pub fn emit(&self, topic: SystemTopic, build: impl FnOnce() -> serde_json::Value) {
+        if self.shared.system_interest.wanted(topic) {
+            self.system_events.push(topic, &build());
         }
     }
 

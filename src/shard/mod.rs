@@ -10,3 +10,4 @@ pub mod pool;
 pub mod replies;
 pub mod shutdown;
 pub mod storage;
+pub mod system_events;

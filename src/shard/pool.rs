@@ -113,6 +113,7 @@ impl Gateway {
             policy,
             latency: (0..shards).map(|_| Default::default()).collect(),
             webhook_status: Default::default(),
+            system_interest: Default::default(),
         });
         let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, PoolError>>();
         let mut handles = Vec::with_capacity(shards);
@@ -314,6 +315,7 @@ async fn shard_main(
     }
     glommio::spawn_local(mesh_loop(ctx.clone())).detach();
     glommio::spawn_local(heartbeat_loop(ctx.clone())).detach();
+    glommio::spawn_local(super::system_events::run(ctx.clone())).detach();
     let writer_ctx = ctx.clone();
     glommio::spawn_local(async move {
         let (metrics, latency) = (writer_ctx.metrics(), writer_ctx.latency());

@@ -21,13 +21,16 @@ pub enum Stage {
     Publish,
     FanoutFirstWrite,
     FanoutLastWrite,
+    /// One webhook attempt: connect (or reuse) to the answer's end.
+    WebhookAttempt,
 }
 
 impl Stage {
-    const ALL: [Stage; 3] = [
+    const ALL: [Stage; 4] = [
         Stage::Publish,
         Stage::FanoutFirstWrite,
         Stage::FanoutLastWrite,
+        Stage::WebhookAttempt,
     ];
 
     fn name(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Stage {
             Stage::Publish => "publish",
             Stage::FanoutFirstWrite => "fanout_first_write",
             Stage::FanoutLastWrite => "fanout_last_write",
+            Stage::WebhookAttempt => "webhook_attempt",
         }
     }
 
@@ -50,17 +54,13 @@ fn histogram() -> Histogram<u64> {
 
 /// One shard's histograms.
 pub struct StageLatencies {
-    stages: [Mutex<Histogram<u64>>; 3],
+    stages: [Mutex<Histogram<u64>>; Stage::ALL.len()],
 }
 
 impl Default for StageLatencies {
     fn default() -> Self {
         Self {
-            stages: [
-                Mutex::new(histogram()),
-                Mutex::new(histogram()),
-                Mutex::new(histogram()),
-            ],
+            stages: std::array::from_fn(|_| Mutex::new(histogram())),
         }
     }
 }
@@ -82,7 +82,7 @@ const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 pub fn render(shards: &[StageLatencies], out: &mut String) {
     let _ = writeln!(
         out,
-        "# HELP sluicegate_stage_seconds Latency of a stage of an event's path (publish: request to answer; fanout_*: offered to a shard's subscribers until the writer's first/last write), over every shard."
+        "# HELP sluicegate_stage_seconds Latency of a stage of an event's path (publish: request to answer; fanout_*: offered to a shard's subscribers until the writer's first/last write; webhook_attempt: one webhook request to its answer), over every shard."
     );
     let _ = writeln!(out, "# TYPE sluicegate_stage_seconds summary");
     for stage in Stage::ALL {

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod latency;
+pub mod system_events;
 pub mod webhook_status;
 
 macro_rules! counters {
@@ -122,6 +123,10 @@ counters! {
     /// Webhook subscriptions disabled (410 Gone, or failing too long) or removed (WebSub 410,
     /// lease expiry).
     webhook_disabled_total: "counter",
+    /// System events published (`gateway.event.received`, `gateway.subscriber.*`, ...).
+    system_events_total: "counter",
+    /// System events dropped: the shard's queue was full or the broker refused them.
+    system_events_dropped_total: "counter",
 }
 
 impl ShardMetrics {

@@ -16,9 +16,12 @@ use super::message::{Message, SigningKeys};
 use super::model::{cursor_key, unix_ms, unix_s, CursorMap, Kind, Subscription};
 use super::signal::StopFlag;
 use crate::broker::{FramedEvent, PartitionKey};
+use crate::codec::topic::is_reserved;
 use crate::delivery::filter::EventFilter;
 use crate::policy::retry_schedule::{parse_retry_after, AttemptOutcome, Verdict};
 use crate::shard::context::ShardContext;
+use crate::telemetry::latency::Stage;
+use crate::telemetry::system_events::SystemTopic;
 use crate::telemetry::webhook_status::AttemptRecord;
 use crate::telemetry::ShardMetrics;
 
@@ -244,10 +247,26 @@ pub async fn deliver(
         };
         let started_ms = unix_ms();
         let started = Instant::now();
+        // No system events about deliveries of system events: a webhook on
+        // `gateway.webhook.invoked` would otherwise feed itself.
+        let tell = !is_reserved(&event.key.topic);
+        let about = |attempt: u32| {
+            serde_json::json!({
+                "subscription": driver.id(),
+                "url": driver.sub.url,
+                "webhook_id": message.webhook_id,
+                "topic": message.topic,
+                "attempt": attempt,
+            })
+        };
+        if tell {
+            ctx.emit(SystemTopic::WebhookInvoking, || about(attempt + 1));
+        }
         let result = engine.client().send(&request, settings.timeout).await;
         let latency = started.elapsed();
         drop(permit);
         attempt += 1;
+        ctx.latency().record(Stage::WebhookAttempt, latency);
         ShardMetrics::add(&ctx.metrics().webhook_attempts_total, 1);
         let outcome = match &result {
             Ok(resp) => AttemptOutcome::Status {
@@ -280,6 +299,29 @@ pub async fn deliver(
             outcome: "delivered",
             retry_in_s: None,
         };
+        if tell {
+            let failed = !matches!(verdict, Verdict::Delivered);
+            let topic = if failed {
+                SystemTopic::WebhookInvocationFailed
+            } else {
+                SystemTopic::WebhookInvoked
+            };
+            ctx.emit(topic, || {
+                let mut e = about(attempt);
+                e["status"] = serde_json::json!(record.status);
+                e["latency_ms"] = serde_json::json!(record.latency_ms);
+                if failed {
+                    e["error"] = serde_json::json!(record.error);
+                    let (next, gave_up) = match &verdict {
+                        Verdict::Retry { after, .. } => (Some(after.as_secs_f64()), false),
+                        _ => (None, true),
+                    };
+                    e["next_retry_s"] = serde_json::json!(next);
+                    e["gave_up"] = serde_json::json!(gave_up);
+                }
+                e
+            });
+        }
         match verdict {
             Verdict::Delivered => {
                 ShardMetrics::add(&ctx.metrics().webhook_delivered_total, 1);

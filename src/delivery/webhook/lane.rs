@@ -21,6 +21,7 @@ pub async fn run(
     key: PartitionKey,
     from: u64,
 ) {
+    let _listening = Listening::new(ctx, &key.topic);
     let mut feed = PartitionFeed::new(key.clone(), from);
     let window = Rc::new(RefCell::new(KeyWindow::new(
         engine.settings().max_in_flight,
@@ -90,5 +91,29 @@ pub async fn run(
             driver.task_ended();
         })
         .detach();
+    }
+}
+
+/// A lane of a system topic counts as a listener of it while it runs (system events are only
+/// built while someone listens).
+struct Listening {
+    interest: std::sync::Arc<crate::telemetry::system_events::SystemInterest>,
+    topic: std::sync::Arc<str>,
+}
+
+impl Listening {
+    fn new(ctx: &ShardContext, topic: &std::sync::Arc<str>) -> Self {
+        let interest = ctx.shared.system_interest.clone();
+        interest.add(topic);
+        Self {
+            interest,
+            topic: topic.clone(),
+        }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.interest.remove(&self.topic);
     }
 }

@@ -207,5 +207,6 @@ fn publication(req: Request) -> Result<Publication, Refused> {
             .map(|(name, value)| (name.to_ascii_lowercase(), Bytes::from(value)))
             .collect(),
         datas: vec![Bytes::from(data)],
+        via: "ws",
     })
 }

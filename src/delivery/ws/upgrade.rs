@@ -70,6 +70,7 @@ pub fn open(
         sub,
         head,
         expires_at: principal.expires_at,
+        principal: principal.name.clone(),
         peer: PeerKind::Ws(Box::new(WsPeer::new(ctx.clone(), principal, client, mode))),
     })
 }
