@@ -37,3 +37,13 @@ pub(crate) mod shard;
 pub(crate) mod telemetry;
 
 pub use shard::pool::{Gateway, PoolError, Readiness, ReloadHandle, ShutdownHandle};
+
+/// Native sync hooks (plugins) for a library user embedding the gateway: implement
+/// [`plugins::Hook`] and start with [`Gateway::start_with`]. The configured HTTP hooks
+/// (`[[hooks.publish]]`, `[[hooks.subscribe]]`) implement the same trait.
+pub mod plugins {
+    pub use crate::delivery::hooks::{
+        Hook, HookError, HookFuture, HookSettings, Plugins, PublishChange, PublishHookRequest,
+        PublishVerdict, SubscribeHookRequest, SubscribeVerdict,
+    };
+}

@@ -1,5 +1,6 @@
 //! Sans-IO wire formats: bytes in, values out (and back). No runtime imports here.
 pub mod event_id;
+pub mod hook_answer;
 pub mod http1;
 pub mod query;
 pub mod sse;

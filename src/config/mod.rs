@@ -43,6 +43,7 @@ mod cli;
 mod decode;
 mod error;
 mod events_model;
+mod hooks_model;
 mod model;
 mod overrides;
 mod policy_model;
@@ -58,6 +59,7 @@ mod tests;
 pub use cli::{parse_cpu_list, Cli, CpuList, SetArg, MAX_CPU_ID};
 pub use error::{ConfigError, Origin};
 pub use events_model::SystemEventsConfig;
+pub use hooks_model::{FailurePolicy, HookConfig, HooksConfig};
 pub use model::{
     parse_start_position, Config, HttpConfig, KafkaConfig, LogConfig, LogFormat,
     MemoryBrokerConfig, MeshConfig, ServerConfig, SseConfig, StartPosition, WsConfig,

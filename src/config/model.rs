@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use super::events_model::SystemEventsConfig;
+use super::hooks_model::HooksConfig;
 use super::policy_model::{AuthConfig, LimitsConfig};
 use super::storage_model::StorageConfig;
 use super::webhook_model::WebhooksConfig;
@@ -45,6 +46,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// `[system_events]`: the gateway's events about its own work.
     pub system_events: SystemEventsConfig,
+    /// `[hooks]`: sync HTTP hooks on publish and subscribe.
+    pub hooks: HooksConfig,
 }
 
 /// `[server]`: where the gateway listens and how many executors it runs.

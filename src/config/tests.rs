@@ -198,7 +198,7 @@ fn unknown_section_lists_sections() {
     let err = error(&["--set", "sse2.x=1"], &[]);
     assert_eq!(
         err,
-        "config: unknown key `sse2` (from --set); expected one of auth, http, kafka, limits, log, \
+        "config: unknown key `sse2` (from --set); expected one of auth, hooks, http, kafka, limits, log, \
          memory_broker, mesh, server, sse, storage, system_events, webhooks, ws"
     );
 }

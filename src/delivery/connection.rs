@@ -20,8 +20,8 @@ use super::subscribe::Topics;
 use super::subscriber::CutOffReason;
 use super::subscriber::Subscriber;
 use super::ws::{self, peer::WsPeer};
+use super::{hook_gate, webhook, webhook_receiver};
 use super::{publish, subscribe};
-use super::{webhook, webhook_receiver};
 use crate::codec::http1::{write_continue, HttpError, Limits, Method, Request, RequestDecoder};
 use crate::policy::principal::Principal;
 use crate::shard::context::ShardContext;
@@ -278,10 +278,14 @@ async fn handle(ctx: &Rc<ShardContext>, req: &Request, client: IpAddr) -> Handle
             Ok(principal) => publish::handle(ctx, req, segment, &principal, client).await,
             Err(refused) => refused,
         },
-        Route::TopicEvents(segment) => return subscribe_or_respond(ctx, req, Some(segment)),
-        Route::MultiEvents => return subscribe_or_respond(ctx, req, None),
-        Route::TopicWs(segment) => return upgrade_or_respond(ctx, req, Some(segment), client),
-        Route::Ws => return upgrade_or_respond(ctx, req, None, client),
+        Route::TopicEvents(segment) => {
+            return subscribe_or_respond(ctx, req, Some(segment), client).await
+        }
+        Route::MultiEvents => return subscribe_or_respond(ctx, req, None, client).await,
+        Route::TopicWs(segment) => {
+            return upgrade_or_respond(ctx, req, Some(segment), client).await
+        }
+        Route::Ws => return upgrade_or_respond(ctx, req, None, client).await,
         Route::WebhookReceiver => webhook_receiver::handle(ctx, req, client).await,
         Route::Webhooks(rest) => match webhook::api::Target::parse(rest) {
             Some(target) => webhook::api::handle(ctx, req, target).await,
@@ -303,7 +307,12 @@ fn stream_principal(ctx: &ShardContext, req: &Request) -> Result<Arc<Principal>,
     authenticate(ctx, req)
 }
 
-fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>) -> Handled {
+async fn subscribe_or_respond(
+    ctx: &ShardContext,
+    req: &Request,
+    segment: Option<&str>,
+    client: IpAddr,
+) -> Handled {
     let principal = match stream_principal(ctx, req) {
         Ok(p) => p,
         Err(refused) => return Handled::Respond(refused),
@@ -311,19 +320,24 @@ fn subscribe_or_respond(ctx: &ShardContext, req: &Request, segment: Option<&str>
     if let Err(refused) = subscribe::check_accept(req) {
         return Handled::Respond(refused);
     }
-    match subscribe::open(ctx, req, segment, &principal, &SSE, Topics::Required) {
-        Ok(sub) => Handled::Stream(OpenStream {
-            sub,
-            head: sse_head(ctx.id, Cors::for_request(&ctx.config().http, req)),
-            expires_at: principal.expires_at,
-            peer: PeerKind::Sse,
-            principal: principal.name.clone(),
-        }),
-        Err(resp) => Handled::Respond(resp),
+    let sub = match subscribe::open(ctx, req, segment, &principal, &SSE, Topics::Required) {
+        Ok(sub) => sub,
+        Err(resp) => return Handled::Respond(resp),
+    };
+    let topics = sub.topics();
+    if let Err(refused) = hook_gate::subscribe(ctx, &principal, client, &topics, "sse").await {
+        return Handled::Respond(refused);
     }
+    Handled::Stream(OpenStream {
+        sub,
+        head: sse_head(ctx.id, Cors::for_request(&ctx.config().http, req)),
+        expires_at: principal.expires_at,
+        peer: PeerKind::Sse,
+        principal: principal.name.clone(),
+    })
 }
 
-fn upgrade_or_respond(
+async fn upgrade_or_respond(
     ctx: &Rc<ShardContext>,
     req: &Request,
     segment: Option<&str>,
@@ -333,8 +347,18 @@ fn upgrade_or_respond(
         Ok(p) => p,
         Err(refused) => return Handled::Respond(refused),
     };
-    match ws::upgrade::open(ctx, req, segment, principal, client) {
-        Ok(open) => Handled::Stream(open),
+    match ws::upgrade::open(ctx, req, segment, principal.clone(), client) {
+        Ok(open) => {
+            // Plain `/ws` may open with no topic: its subscribe messages ask the hooks.
+            let topics = open.sub.topics();
+            if !topics.is_empty() {
+                let asked = hook_gate::subscribe(ctx, &principal, client, &topics, "ws").await;
+                if let Err(refused) = asked {
+                    return Handled::Respond(refused);
+                }
+            }
+            Handled::Stream(open)
+        }
         Err(resp) => Handled::Respond(resp),
     }
 }

@@ -4,6 +4,8 @@ pub mod catchup;
 pub mod connection;
 pub mod cors;
 pub mod filter;
+pub mod hook_gate;
+pub mod hooks;
 pub mod listener;
 pub mod log_backfill;
 pub mod policy_gate;

@@ -260,16 +260,40 @@ async fn publish_checked(
     client: IpAddr,
     p: Publication,
 ) -> Result<Vec<String>, Response> {
-    let topic = p.topic;
-    if is_reserved(&topic) {
+    if is_reserved(&p.topic) {
         return Err(Response::text(
             403,
-            format!("topic `{topic}` is reserved for the gateway's own events"),
+            format!(
+                "topic `{}` is reserved for the gateway's own events",
+                p.topic
+            ),
         ));
     }
-    ShardPolicy::authorize(principal, Action::Publish, &[&topic]).map_err(|d| denied(ctx, &d))?;
-    let datas = p.datas;
-    for (i, data) in datas.iter().enumerate() {
+    ShardPolicy::authorize(principal, Action::Publish, &[&p.topic]).map_err(|d| denied(ctx, &d))?;
+    validate_events(&p).map_err(|e| Response::text(400, e))?;
+    // Charged only once the request is known to be well-formed.
+    let bytes = p.datas.iter().map(Bytes::len).sum();
+    ctx.policy
+        .admit_publish(
+            principal,
+            client,
+            &p.topic,
+            p.datas.len(),
+            bytes,
+            Instant::now(),
+        )
+        .map_err(|d| denied(ctx, &d))?;
+    let (p, topics) = super::hook_gate::publish(ctx, principal, client, p).await?;
+    let mut ids = Vec::new();
+    for topic in topics {
+        ids.extend(append(ctx, topic, &p).await?);
+    }
+    Ok(ids)
+}
+
+/// Check every event of `p` against the SSE rules; the message says which line failed.
+pub(super) fn validate_events(p: &Publication) -> Result<(), String> {
+    for (i, data) in p.datas.iter().enumerate() {
         let ev = SseEvent {
             id: p.idempotency_key.as_deref(),
             event: p.event_type.as_deref(),
@@ -277,28 +301,30 @@ async fn publish_checked(
             retry_ms: None,
         };
         if let Err(e) = validate(&ev) {
-            let which = if datas.len() > 1 {
+            let which = if p.datas.len() > 1 {
                 format!("line {}: ", i + 1)
             } else {
                 String::new()
             };
-            return Err(Response::text(400, format!("{which}{e}")));
+            return Err(format!("{which}{e}"));
         }
     }
-    // Charged only once the request is known to be well-formed.
-    let bytes = datas.iter().map(Bytes::len).sum();
-    ctx.policy
-        .admit_publish(
-            principal,
-            client,
-            &topic,
-            datas.len(),
-            bytes,
-            Instant::now(),
-        )
-        .map_err(|d| denied(ctx, &d))?;
-    let (event_type, idempotency_key, key, headers) =
-        (p.event_type, p.idempotency_key, p.key, p.headers);
+    Ok(())
+}
+
+/// Append (or, with Kafka, produce) `p`'s events to `topic`; the ids they got.
+async fn append(
+    ctx: &ShardContext,
+    topic: String,
+    p: &Publication,
+) -> Result<Vec<String>, Response> {
+    let (event_type, idempotency_key, key, headers) = (
+        p.event_type.clone(),
+        p.idempotency_key.clone(),
+        p.key.clone(),
+        p.headers.clone(),
+    );
+    let datas = p.datas.clone();
     if let Some(link) = &ctx.kafka {
         return produce_to_kafka(
             ctx,

@@ -44,6 +44,8 @@ pub struct Shared {
     pub webhook_status: Arc<crate::telemetry::webhook_status::StatusBoard>,
     /// Who listens to each system topic (system events are built only then).
     pub system_interest: Arc<SystemInterest>,
+    /// Native hooks given by a library user (`Gateway::start_with`).
+    pub plugins: crate::delivery::hooks::Plugins,
 }
 
 impl Shared {
@@ -114,6 +116,8 @@ pub struct ShardContext {
     pub system_events: SystemQueue,
     /// Tasks pulling a partition at their own pace (webhook deliveries), woken per event.
     pub event_waiters: EventWaiters,
+    /// This shard's sync hooks (native plugins, then `[hooks]`), set once at start.
+    pub hooks: std::cell::OnceCell<crate::delivery::hooks::runner::Hooks>,
     /// This shard's webhook engine (subscriptions, their deliveries), set once at start.
     pub webhooks: std::cell::OnceCell<Rc<WebhookEngine>>,
     round_robin: Cell<u32>,
@@ -154,6 +158,7 @@ impl ShardContext {
             durable,
             event_waiters: EventWaiters::default(),
             webhooks: std::cell::OnceCell::new(),
+            hooks: std::cell::OnceCell::new(),
             round_robin: Cell::new(0),
         }
     }

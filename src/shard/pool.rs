@@ -15,6 +15,7 @@ use super::shutdown::GlobalShutdown;
 use crate::broker::durable::recovery::Recovered;
 use crate::broker::kafka::{check_bootstrap, KafkaError, KafkaPlane};
 use crate::config::Config;
+use crate::delivery::hooks::Plugins;
 use crate::delivery::listener::accept_loop;
 use crate::delivery::webhook::engine::{load_table, WebhookEngine};
 use crate::delivery::webhook::model::is_state_topic;
@@ -60,6 +61,12 @@ pub struct Gateway {
 impl Gateway {
     /// Bind every shard's listener and start serving. Returns once all shards listen.
     pub fn start(config: Config) -> Result<Self, PoolError> {
+        Self::start_with(config, Plugins::default())
+    }
+
+    /// [`Gateway::start`] with native hooks (plugins), which run before the configured HTTP
+    /// hooks.
+    pub fn start_with(config: Config, plugins: Plugins) -> Result<Self, PoolError> {
         let shards = config.effective_shards().max(1);
         let online = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cpus: Vec<usize> = if config.server.cpus.is_empty() {
@@ -114,6 +121,7 @@ impl Gateway {
             latency: (0..shards).map(|_| Default::default()).collect(),
             webhook_status: Default::default(),
             system_interest: Default::default(),
+            plugins,
         });
         let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, PoolError>>();
         let mut handles = Vec::with_capacity(shards);
@@ -246,6 +254,35 @@ impl ShutdownHandle {
     }
 }
 
+/// This shard's sync hooks: the native plugins' instances, then the configured HTTP hooks
+/// (sharing one client that may reach internal addresses: hooks are the operator's services).
+fn build_hooks(ctx: &ShardContext) -> Result<crate::delivery::hooks::runner::Hooks, String> {
+    use crate::delivery::hooks::http::HttpHook;
+    use crate::delivery::hooks::Hook;
+    let native: Vec<Rc<dyn Hook>> = ctx
+        .shared
+        .plugins
+        .factories
+        .iter()
+        .map(|make| make(ctx.id))
+        .collect();
+    let config = &ctx.config().hooks;
+    let mut publish = native.clone();
+    let mut subscribe = native;
+    if !config.publish.is_empty() || !config.subscribe.is_empty() {
+        let client = Rc::new(crate::delivery::hooks::http::client(ctx.config())?);
+        for c in &config.publish {
+            publish.push(Rc::new(HttpHook::from_config(c, client.clone())?));
+        }
+        for c in &config.subscribe {
+            subscribe.push(Rc::new(HttpHook::from_config(c, client.clone())?));
+        }
+    }
+    Ok(crate::delivery::hooks::runner::Hooks::new(
+        publish, subscribe,
+    ))
+}
+
 /// What a shard takes over from the recovered durable log.
 struct Restore {
     root: std::path::PathBuf,
@@ -295,6 +332,15 @@ async fn shard_main(
             return;
         }
     };
+    match build_hooks(&ctx) {
+        Ok(hooks) => {
+            let _ = ctx.hooks.set(hooks);
+        }
+        Err(message) => {
+            let _ = ready.send(Err(PoolError::Webhooks { shard, message }));
+            return;
+        }
+    }
     let engine = WebhookEngine::new(
         ctx.config(),
         shard,

@@ -23,14 +23,17 @@ pub enum Stage {
     FanoutLastWrite,
     /// One webhook attempt: connect (or reuse) to the answer's end.
     WebhookAttempt,
+    /// One sync hook call (publish or subscribe).
+    Hook,
 }
 
 impl Stage {
-    const ALL: [Stage; 4] = [
+    const ALL: [Stage; 5] = [
         Stage::Publish,
         Stage::FanoutFirstWrite,
         Stage::FanoutLastWrite,
         Stage::WebhookAttempt,
+        Stage::Hook,
     ];
 
     fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Stage {
             Stage::FanoutFirstWrite => "fanout_first_write",
             Stage::FanoutLastWrite => "fanout_last_write",
             Stage::WebhookAttempt => "webhook_attempt",
+            Stage::Hook => "hook",
         }
     }
 
@@ -82,7 +86,7 @@ const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 pub fn render(shards: &[StageLatencies], out: &mut String) {
     let _ = writeln!(
         out,
-        "# HELP sluicegate_stage_seconds Latency of a stage of an event's path (publish: request to answer; fanout_*: offered to a shard's subscribers until the writer's first/last write; webhook_attempt: one webhook request to its answer), over every shard."
+        "# HELP sluicegate_stage_seconds Latency of a stage of an event's path (publish: request to answer; fanout_*: offered to a shard's subscribers until the writer's first/last write; webhook_attempt: one webhook request to its answer; hook: one sync hook call), over every shard."
     );
     let _ = writeln!(out, "# TYPE sluicegate_stage_seconds summary");
     for stage in Stage::ALL {

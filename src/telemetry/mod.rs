@@ -127,6 +127,13 @@ counters! {
     system_events_total: "counter",
     /// System events dropped: the shard's queue was full or the broker refused them.
     system_events_dropped_total: "counter",
+    /// Sync hook calls made (publish and subscribe hooks).
+    hook_calls_total: "counter",
+    /// Sync hook calls that failed (error, time limit, open circuit); the hook's failure
+    /// policy answered them.
+    hook_failures_total: "counter",
+    /// Publishes and streams a sync hook refused.
+    hook_rejections_total: "counter",
 }
 
 impl ShardMetrics {

@@ -9,7 +9,8 @@ sets, and logs every request it gets as one JSON line.
 Control (from the test, on the same port):
     POST /_plan   body: JSON list of answers for the next deliveries, in order, e.g.
                   [{"status": 500}, {"status": 429, "retry_after": "1"}, {"sleep": 3},
-                   {"status": 410}, {"status": 302, "location": "http://..."}]; once used up, deliveries get 200. `{"default": {...}}`
+                   {"status": 410}, {"status": 302, "location": "http://..."},
+                   {"body": {...}} (a JSON answer, for hooks)]; once used up, deliveries get 200. `{"default": {...}}`
                   replaces the answer after the plan.
     POST /_secret body: a new Standard Webhooks secret to verify with (rotation).
 Verification GETs (WebSub intent) are answered by echoing hub.challenge, unless
@@ -133,8 +134,12 @@ class Handler(BaseHTTPRequestHandler):
             extra.append(("retry-after", str(answer["retry_after"])))
         if "location" in answer:
             extra.append(("location", answer["location"]))
+        body = b"answer body"
+        if "body" in answer:
+            body = json.dumps(answer["body"]).encode()
+            extra.append(("content-type", "application/json"))
         try:
-            self._answer(answer.get("status", 200), b"answer body", extra)
+            self._answer(answer.get("status", 200), body, extra)
         except (BrokenPipeError, ConnectionResetError):
             pass
 

@@ -28,6 +28,7 @@ use super::super::publish::{publish, Publication};
 use super::subscriptions::{self, Change};
 use crate::codec::topic::validate_topic;
 use crate::codec::ws::frame::text_frame;
+use crate::delivery::hook_gate;
 use crate::delivery::subscriber::{SubState, Subscriber};
 use crate::policy::principal::Principal;
 use crate::shard::context::ShardContext;
@@ -162,8 +163,12 @@ async fn run(
                     "subscribe takes no `data` or `idempotencyKey` (did you mean publish?)",
                 ));
             }
+            let topics = Change::topics(req.topic, req.topics)?;
+            hook_gate::subscribe(ctx, principal, client, &topics, "ws")
+                .await
+                .map_err(|resp| Refused::new(resp.status, resp.text_body()))?;
             let change = Change {
-                topics: Change::topics(req.topic, req.topics)?,
+                topics,
                 last_event_id: req.last_event_id.filter(|id| !id.is_empty()),
                 types: req.event_type,
                 key: req.key,
