@@ -21,9 +21,10 @@ pub async fn subscribe(
     topics: &[String],
     transport: &str,
 ) -> Result<(), Response> {
-    let Some(hooks) = ctx.hooks.get().filter(|h| h.has_subscribe_hooks()) else {
+    let hooks = ctx.hooks();
+    if !hooks.has_subscribe_hooks() {
         return Ok(());
-    };
+    }
     let req = SubscribeHookRequest {
         topics: topics.to_vec(),
         principal: principal.name.to_string(),
@@ -43,10 +44,11 @@ pub async fn publish(
     client: IpAddr,
     p: Publication,
 ) -> Result<(Publication, Vec<String>), Response> {
-    let Some(hooks) = ctx.hooks.get().filter(|h| h.has_publish_hooks()) else {
+    let hooks = ctx.hooks();
+    if !hooks.has_publish_hooks() {
         let topic = p.topic.clone();
         return Ok((p, vec![topic]));
-    };
+    }
     let req = PublishHookRequest {
         topic: p.topic.clone(),
         event_type: p.event_type.clone(),

@@ -5,12 +5,13 @@
 //! `egress_limiter`; nothing else of the policy is visible to them.
 use std::cell::RefCell;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::acl::Acl;
 use super::admission::{IpPermit, IpTable};
-use super::api_keys::{digest, ApiKeys};
+use super::api_keys::digest;
 use super::bucket::NEVER;
 use super::credential::{extract, BearerErrorCode, Credential};
 use super::denial::{AuthErrorCode, Denial, LimitName};
@@ -18,9 +19,10 @@ use super::egress::EgressLimiter;
 use super::jwt::{check_crypto_backend, JwtKeys, JwtSettings, KeySet, VerifiedToken};
 use super::principal::{Action, Kind, Principal};
 use super::receivers::{Receiver, Receivers};
+use super::reloadable::Reloadable;
 use super::split::{LocalQuotas, QuotaBoard, QuotaKey, QuotaKind};
 use super::token_cache::TokenCache;
-use crate::config::{AnonymousMode, Config, LimitsConfig, Rate};
+use crate::config::{Config, Rate};
 
 /// Most rate-limit keys (principals, topics) one shard keeps buckets for.
 const MAX_QUOTA_KEYS: usize = 65_536;
@@ -30,16 +32,16 @@ const KEY_FILE_POLL: Duration = Duration::from_secs(1);
 /// The policy every shard shares (read-only after start, but for the JWT keys' reload and
 /// the admission table).
 pub struct Policy {
-    api_keys: ApiKeys,
+    /// API keys, anonymous access, rate limits: swapped whole by a reload (SIGHUP).
+    current: RwLock<Arc<Reloadable>>,
+    /// Moves with every reload, so shards take the new `current` (and drop cached tokens).
+    generation: AtomicU64,
     jwt: Option<Arc<JwtKeys>>,
     jwt_settings: JwtSettings,
-    /// `None`: requests without a credential get 401.
-    anonymous: Option<Arc<Principal>>,
     query_param: String,
     cookie: String,
     token_cache_entries: usize,
     leeway_s: u64,
-    limits: LimitsConfig,
     ip_table: Option<Arc<IpTable>>,
     board: Arc<QuotaBoard>,
     shards: usize,
@@ -66,7 +68,7 @@ impl Policy {
     pub fn from_config(config: &Config, shards: usize) -> Result<Arc<Self>, String> {
         let auth = &config.auth;
         let limits = &config.limits;
-        let api_keys = ApiKeys::from_config(&auth.api_keys, limits)?;
+        let current = Reloadable::from_config(config)?;
         let jwt = if auth.jwt_keys.is_empty() {
             None
         } else {
@@ -82,42 +84,15 @@ impl Policy {
             }
             Some(keys)
         };
-        let anonymous_allowed = match auth.anonymous {
-            AnonymousMode::Allow => true,
-            AnonymousMode::Deny => false,
-            // Loopback-only without credentials is enforced by config validation.
-            AnonymousMode::Auto => !auth.has_credentials(),
-        };
-        let anonymous = if anonymous_allowed {
-            let acl = |list: &[String], key: &str| {
-                Acl::parse(list).map_err(|e| format!("auth.{key}: {e}"))
-            };
-            Some(Arc::new(Principal {
-                kind: Kind::Anonymous,
-                name: Arc::from("anonymous"),
-                sub: None,
-                publish: Arc::new(acl(&auth.anonymous_publish, "anonymous_publish")?),
-                subscribe: Arc::new(acl(&auth.anonymous_subscribe, "anonymous_subscribe")?),
-                expires_at: None,
-                publish_events: limits.publish_events,
-                publish_bytes: limits.publish_bytes,
-                // The open gateway of the first command (no credentials, loopback only) is
-                // managed by whoever can reach it; an explicit `allow` on any listener is not.
-                admin: auth.anonymous == AnonymousMode::Auto,
-            }))
-        } else {
-            None
-        };
         Ok(Arc::new(Self {
-            api_keys,
+            current: RwLock::new(Arc::new(current)),
+            generation: AtomicU64::new(0),
             jwt,
             jwt_settings: JwtSettings::from_config(auth),
-            anonymous,
             query_param: auth.query_param.clone(),
             cookie: auth.cookie.clone(),
             token_cache_entries: auth.token_cache_entries,
             leeway_s: auth.leeway_s,
-            limits: limits.clone(),
             ip_table: IpTable::new(limits.max_connections_per_ip, limits.ip_connections),
             board: Arc::new(QuotaBoard::new(shards)),
             shards,
@@ -148,7 +123,7 @@ impl Policy {
             reloaded.push("jwt key files".to_owned());
         }
         if !self.webhooks.receivers.is_empty() {
-            let fresh = Receivers::from_config(&self.webhooks, &self.limits)?;
+            let fresh = Receivers::from_config(&self.webhooks, &self.current().limits)?;
             let n = fresh.count();
             match self.receivers.write() {
                 Ok(mut r) => *r = Arc::new(fresh),
@@ -159,9 +134,42 @@ impl Policy {
         Ok(reloaded)
     }
 
+    /// What is in force now.
+    pub fn current(&self) -> Arc<Reloadable> {
+        // A poisoned lock only means a reload panicked; what it holds is whole.
+        match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The reload generation (moves with every reload of the config).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Take the API keys, anonymous access and rate limits of `config` (SIGHUP re-read the
+    /// config file), then re-read the key and secret files; what changed. On an error what
+    /// is in use stays.
+    pub fn reload_from(&self, config: &Config) -> Result<Vec<String>, String> {
+        let fresh = Reloadable::from_config(config)?;
+        let mut changed = fresh.changes_from(&self.current());
+        {
+            let mut current = match self.current.write() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *current = Arc::new(fresh);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        changed.extend(self.reload()?);
+        Ok(changed)
+    }
+
     /// Whether any limit that holds across shards is configured (the shards then rebalance).
     pub fn has_shared_limits(&self) -> bool {
-        let l = &self.limits;
+        let current = self.current();
+        let l = &current.limits;
         self.shards > 1
             && ([
                 l.topic_events,
@@ -175,13 +183,14 @@ impl Policy {
     }
 
     fn api_keys_have_limits(&self) -> bool {
-        self.api_keys
+        self.current()
+            .api_keys
             .principals()
             .any(|p| p.publish_events.is_limited() || p.publish_bytes.is_limited())
     }
 
     pub fn rebalance_interval(&self) -> Duration {
-        Duration::from_millis(self.limits.rebalance_ms.max(1))
+        Duration::from_millis(self.current().limits.rebalance_ms.max(1))
     }
 }
 
@@ -199,6 +208,8 @@ pub struct ShardPolicy {
     /// The JWT key set this shard verifies with, and its generation.
     keys: RefCell<Option<(u64, Arc<KeySet>)>>,
     quotas: RefCell<LocalQuotas>,
+    /// The reloadable policy as this shard last took it, and its generation.
+    current: RefCell<(u64, Arc<Reloadable>)>,
 }
 
 impl ShardPolicy {
@@ -206,6 +217,7 @@ impl ShardPolicy {
         Self {
             cache: RefCell::new(TokenCache::new(shared.token_cache_entries)),
             keys: RefCell::new(None),
+            current: RefCell::new((shared.generation(), shared.current())),
             quotas: RefCell::new(LocalQuotas::new(
                 shard,
                 shared.board.clone(),
@@ -213,6 +225,19 @@ impl ShardPolicy {
             )),
             shared,
         }
+    }
+
+    /// The reloadable policy in force: this shard's copy, taken again when a reload moved the
+    /// generation (one atomic read per request otherwise).
+    fn current(&self) -> Arc<Reloadable> {
+        let generation = self.shared.generation();
+        let mut current = self.current.borrow_mut();
+        if current.0 != generation {
+            *current = (generation, self.shared.current());
+            // Tokens verified under the old policy carry its limits: verify them again.
+            self.cache.borrow_mut().clear();
+        }
+        current.1.clone()
     }
 
     /// Who the request is: the principal of its credential, or the anonymous principal when it
@@ -243,7 +268,11 @@ impl ShardPolicy {
             description: e.to_string(),
         })?;
         match credential {
-            None => p.anonymous.clone().ok_or_else(Denial::missing_credential),
+            None => self
+                .current()
+                .anonymous
+                .clone()
+                .ok_or_else(Denial::missing_credential),
             Some(Credential { token, .. }) => self.principal_of(&token, now_unix),
         }
     }
@@ -251,7 +280,8 @@ impl ShardPolicy {
     fn principal_of(&self, token: &str, now_unix: u64) -> Result<Arc<Principal>, Denial> {
         let p = &self.shared;
         let token_digest = digest(token);
-        if let Some(principal) = p.api_keys.lookup(&token_digest) {
+        let current = self.current();
+        if let Some(principal) = current.api_keys.lookup(&token_digest) {
             return Ok(principal.clone());
         }
         let Some(jwt) = &p.jwt else {
@@ -293,7 +323,8 @@ impl ShardPolicy {
     }
 
     fn jwt_principal(&self, token: VerifiedToken) -> Result<Principal, Denial> {
-        let limits = &self.shared.limits;
+        let current = self.current();
+        let limits = &current.limits;
         let acl = |list: &[String]| {
             Acl::parse(list)
                 .map_err(|e| Denial::invalid_token(format!("bad sluicegate claim: {e}")))
@@ -345,7 +376,8 @@ impl ShardPolicy {
         bytes: usize,
         now: Instant,
     ) -> Result<(), Denial> {
-        let limits = &self.shared.limits;
+        let current = self.current();
+        let limits = &current.limits;
         let checks = [
             (
                 QuotaKind::PrincipalEvents,
@@ -419,7 +451,7 @@ impl ShardPolicy {
 
     /// The egress buckets for a new subscriber connection, when egress limits are set.
     pub fn egress_limiter(&self, now: Instant) -> Option<EgressLimiter> {
-        EgressLimiter::from_config(&self.shared.limits, now)
+        EgressLimiter::from_config(&self.current().limits, now)
     }
 
     /// Move this shard's shares of the cross-shard limits toward its demand.

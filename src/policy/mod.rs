@@ -18,6 +18,7 @@ pub mod engine;
 pub mod jwt;
 pub mod principal;
 pub mod receivers;
+pub mod reloadable;
 pub mod retry_schedule;
 pub mod split;
 pub mod ssrf;

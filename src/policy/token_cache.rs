@@ -1,6 +1,6 @@
 //! Verified tokens remembered per shard, keyed by the token's SHA-256, until their `exp`: a
 //! keep-alive client (or a proxy carrying many users) presenting the same token again is not
-//! verified again. Cleared when the JWT keys change.
+//! verified again. Cleared when the JWT keys change or the policy is reloaded.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -61,6 +61,11 @@ impl TokenCache {
             }
         }
         self.entries.insert(digest, principal);
+    }
+
+    /// Forget everything (the policy was reloaded: principals carry its limits).
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     #[cfg(test)]

@@ -46,6 +46,8 @@ pub struct Shared {
     pub system_interest: Arc<SystemInterest>,
     /// Native hooks given by a library user (`Gateway::start_with`).
     pub plugins: crate::delivery::hooks::Plugins,
+    /// `[hooks]` as last loaded (SIGHUP may replace it) and its generation.
+    pub hooks_config: std::sync::RwLock<(u64, crate::config::HooksConfig)>,
 }
 
 impl Shared {
@@ -116,8 +118,11 @@ pub struct ShardContext {
     pub system_events: SystemQueue,
     /// Tasks pulling a partition at their own pace (webhook deliveries), woken per event.
     pub event_waiters: EventWaiters,
-    /// This shard's sync hooks (native plugins, then `[hooks]`), set once at start.
-    pub hooks: std::cell::OnceCell<crate::delivery::hooks::runner::Hooks>,
+    /// This shard's sync hooks (native plugins, then `[hooks]`) and the hooks generation
+    /// they were built for (a reload moves it: `ShardContext::hooks`).
+    hooks: RefCell<(u64, Rc<crate::delivery::hooks::runner::Hooks>)>,
+    /// The native plugins' instances on this shard (kept across hook reloads).
+    native_hooks: std::cell::OnceCell<Vec<Rc<dyn crate::delivery::hooks::Hook>>>,
     /// This shard's webhook engine (subscriptions, their deliveries), set once at start.
     pub webhooks: std::cell::OnceCell<Rc<WebhookEngine>>,
     round_robin: Cell<u32>,
@@ -158,7 +163,8 @@ impl ShardContext {
             durable,
             event_waiters: EventWaiters::default(),
             webhooks: std::cell::OnceCell::new(),
-            hooks: std::cell::OnceCell::new(),
+            hooks: RefCell::new((0, Rc::default())),
+            native_hooks: std::cell::OnceCell::new(),
             round_robin: Cell::new(0),
         }
     }
@@ -196,6 +202,60 @@ impl ShardContext {
                 embedded.restore(p.key.clone(), p.next_offset, keys);
             }
         }
+    }
+
+    /// This shard's sync hooks, built again from `[hooks]` when a reload changed them (a
+    /// build that fails keeps the ones in use, and says so).
+    pub fn hooks(&self) -> Rc<crate::delivery::hooks::runner::Hooks> {
+        let generation = match self.shared.hooks_config.read() {
+            Ok(c) => c.0,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+        {
+            let current = self.hooks.borrow();
+            if current.0 == generation {
+                return current.1.clone();
+            }
+        }
+        let config = match self.shared.hooks_config.read() {
+            Ok(c) => c.1.clone(),
+            Err(poisoned) => poisoned.into_inner().1.clone(),
+        };
+        match self.build_hooks(&config) {
+            Ok(hooks) => {
+                let hooks = Rc::new(hooks);
+                *self.hooks.borrow_mut() = (generation, hooks.clone());
+                hooks
+            }
+            Err(e) => {
+                tracing::error!(shard = self.id, error = %e, "reloaded hooks cannot be built; the previous ones stay");
+                let mut current = self.hooks.borrow_mut();
+                current.0 = generation;
+                current.1.clone()
+            }
+        }
+    }
+
+    /// Build this shard's hooks from `config`: the native plugins' instances (made once, on
+    /// first use), then the configured HTTP hooks.
+    pub fn build_hooks(
+        &self,
+        config: &crate::config::HooksConfig,
+    ) -> Result<crate::delivery::hooks::runner::Hooks, String> {
+        let native = self.native_hooks.get_or_init(|| {
+            self.shared
+                .plugins
+                .factories
+                .iter()
+                .map(|make| make(self.id))
+                .collect()
+        });
+        crate::delivery::hooks::build(native, config, self.config())
+    }
+
+    /// Use `hooks` (built at start) for hooks generation `generation`.
+    pub fn set_hooks(&self, generation: u64, hooks: crate::delivery::hooks::runner::Hooks) {
+        *self.hooks.borrow_mut() = (generation, Rc::new(hooks));
     }
 
     /// Emit a system event: `build` runs only while someone listens to `topic`.

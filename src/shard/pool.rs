@@ -112,7 +112,9 @@ impl Gateway {
         } else {
             planes.resize_with(shards, || None);
         }
+        let hooks_config = std::sync::RwLock::new((0, config.hooks.clone()));
         let shared = Arc::new(Shared {
+            hooks_config,
             config,
             metrics: (0..shards).map(|_| ShardMetrics::default()).collect(),
             shutdown: GlobalShutdown::default(),
@@ -254,35 +256,6 @@ impl ShutdownHandle {
     }
 }
 
-/// This shard's sync hooks: the native plugins' instances, then the configured HTTP hooks
-/// (sharing one client that may reach internal addresses: hooks are the operator's services).
-fn build_hooks(ctx: &ShardContext) -> Result<crate::delivery::hooks::runner::Hooks, String> {
-    use crate::delivery::hooks::http::HttpHook;
-    use crate::delivery::hooks::Hook;
-    let native: Vec<Rc<dyn Hook>> = ctx
-        .shared
-        .plugins
-        .factories
-        .iter()
-        .map(|make| make(ctx.id))
-        .collect();
-    let config = &ctx.config().hooks;
-    let mut publish = native.clone();
-    let mut subscribe = native;
-    if !config.publish.is_empty() || !config.subscribe.is_empty() {
-        let client = Rc::new(crate::delivery::hooks::http::client(ctx.config())?);
-        for c in &config.publish {
-            publish.push(Rc::new(HttpHook::from_config(c, client.clone())?));
-        }
-        for c in &config.subscribe {
-            subscribe.push(Rc::new(HttpHook::from_config(c, client.clone())?));
-        }
-    }
-    Ok(crate::delivery::hooks::runner::Hooks::new(
-        publish, subscribe,
-    ))
-}
-
 /// What a shard takes over from the recovered durable log.
 struct Restore {
     root: std::path::PathBuf,
@@ -332,10 +305,12 @@ async fn shard_main(
             return;
         }
     };
-    match build_hooks(&ctx) {
-        Ok(hooks) => {
-            let _ = ctx.hooks.set(hooks);
-        }
+    let hooks_config = match ctx.shared.hooks_config.read() {
+        Ok(c) => c.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    match ctx.build_hooks(&hooks_config.1) {
+        Ok(hooks) => ctx.set_hooks(hooks_config.0, hooks),
         Err(message) => {
             let _ = ready.send(Err(PoolError::Webhooks { shard, message }));
             return;

@@ -139,6 +139,27 @@ pub trait Hook {
     }
 }
 
+/// A shard's hooks: its native plugins' instances, then the HTTP hooks of `config`
+/// (sharing one client that may reach internal addresses: hooks are the operator's services).
+pub fn build(
+    native: &[Rc<dyn Hook>],
+    config: &crate::config::HooksConfig,
+    gateway: &crate::config::Config,
+) -> Result<runner::Hooks, String> {
+    let mut publish = native.to_vec();
+    let mut subscribe = native.to_vec();
+    if !config.publish.is_empty() || !config.subscribe.is_empty() {
+        let client = Rc::new(http::client(gateway)?);
+        for c in &config.publish {
+            publish.push(Rc::new(http::HttpHook::from_config(c, client.clone())?));
+        }
+        for c in &config.subscribe {
+            subscribe.push(Rc::new(http::HttpHook::from_config(c, client.clone())?));
+        }
+    }
+    Ok(runner::Hooks::new(publish, subscribe))
+}
+
 /// Makes a shard's instance of a hook (called once per shard, on that shard's thread).
 pub type HookFactory = Arc<dyn Fn(usize) -> Rc<dyn Hook> + Send + Sync>;
 
