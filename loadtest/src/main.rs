@@ -1,7 +1,9 @@
 //! Load generator for Sluicegate and peer gateways (Nchan, Pushpin): N SSE or WebSocket
 //! subscribers on T topics, open-loop HTTP publishing at fixed rates, latency from each event's scheduled send
 //! time (coordinated-omission-free), loss and duplicates by sequence number, server CPU and RSS.
-//! `loadtest publish ...` is a closed-loop publish benchmark instead (see `pubbench`).
+//! `loadtest publish ...` is a closed-loop publish benchmark instead (see `pubbench`);
+//! `loadtest webhook-sink ...` and `loadtest webhook-pub ...` measure webhook deliveries (a
+//! receiver and an open-loop publisher; `webhooks.py` drives them).
 
 mod body;
 mod counters;
@@ -13,7 +15,11 @@ mod pubbench;
 mod publisher;
 mod report;
 mod runner;
+mod sinkhttp;
+mod sinkstats;
 mod subs;
+mod webhook_pub;
+mod webhook_sink;
 mod wsframe;
 
 use std::net::SocketAddr;
@@ -28,7 +34,8 @@ use crate::flavor::Server;
 
 /// Open-loop SSE or WebSocket fan-out load test. Example:
 /// `loadtest --server sluicegate --sub-addr 127.0.0.1:8080 --subscribers 1000 --rate 50`.
-/// Closed-loop publish benchmark: `loadtest publish --help`.
+/// Closed-loop publish benchmark: `loadtest publish --help`. Webhook deliveries:
+/// `loadtest webhook-sink --help`, `loadtest webhook-pub --help`.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -149,8 +156,11 @@ fn rates(a: &Args) -> Vec<f64> {
 }
 
 fn main() -> ExitCode {
-    if std::env::args_os().nth(1).is_some_and(|a| a == "publish") {
-        return pubbench::main(std::env::args_os().skip(1));
+    match std::env::args_os().nth(1) {
+        Some(a) if a == "publish" => return pubbench::main(std::env::args_os().skip(1)),
+        Some(a) if a == "webhook-sink" => return webhook_sink::main(std::env::args_os().skip(1)),
+        Some(a) if a == "webhook-pub" => return webhook_pub::main(std::env::args_os().skip(1)),
+        _ => {}
     }
     let a = Args::parse();
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 3600.0));

@@ -70,7 +70,7 @@ pub struct LatencyUs {
 }
 
 impl LatencyUs {
-    fn of(h: &Histogram<u64>) -> Self {
+    pub fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
         }
