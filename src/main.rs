@@ -87,11 +87,20 @@ fn main() -> ExitCode {
         let mut seen = 0;
         for signal in signals.forever() {
             if signal == SIGHUP {
-                match reload.reload() {
+                // The config is read again from the same file, environment and flags.
+                let outcome =
+                    match Config::load(std::env::args_os(), sluicegate::config::process_env()) {
+                        Ok(LoadOutcome::Run(fresh)) => reload.reload_config(&fresh),
+                        Ok(_) => Err("the command line no longer runs the gateway".to_owned()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                match outcome {
                     Ok(what) if what.is_empty() => {
-                        tracing::info!("SIGHUP: no key or secret files to reload")
+                        tracing::info!(
+                            "SIGHUP: nothing changed (no key or secret files to re-read)"
+                        )
                     }
-                    Ok(what) => tracing::info!("SIGHUP: reloaded {}", what.join(", ")),
+                    Ok(what) => tracing::info!("SIGHUP: reloaded: {}", what.join("; ")),
                     Err(e) => {
                         tracing::warn!("SIGHUP: not reloaded, what is in use stays: {e}")
                     }

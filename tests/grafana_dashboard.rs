@@ -50,7 +50,10 @@ fn every_metric_the_dashboard_queries_is_exported() {
             assert!(!names.is_empty(), "{expr} queries no sluicegate metric");
             for n in names {
                 queried += 1;
-                assert!(exported.contains(n.as_str()), "{n} (in {expr}) is not exported:\n{page}");
+                assert!(
+                    exported.contains(n.as_str()),
+                    "{n} (in {expr}) is not exported:\n{page}"
+                );
             }
         }
     }

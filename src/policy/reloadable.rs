@@ -39,8 +39,9 @@ impl Reloadable {
             AnonymousMode::Auto => !auth.has_credentials(),
         };
         let anonymous = if anonymous_allowed {
-            let acl =
-                |list: &[String], key: &str| Acl::parse(list).map_err(|e| format!("auth.{key}: {e}"));
+            let acl = |list: &[String], key: &str| {
+                Acl::parse(list).map_err(|e| format!("auth.{key}: {e}"))
+            };
             Some(Arc::new(Principal {
                 kind: Kind::Anonymous,
                 name: Arc::from("anonymous"),

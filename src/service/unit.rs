@@ -19,7 +19,7 @@ Wants=network-online.target
 Type=notify
 NotifyAccess=main
 ExecStart={binary}{config_arg}
-# SIGHUP reloads the JWT key and webhook secret files; SIGTERM drains (clients are told to
+# SIGHUP reloads keys, ACLs, rate limits, hooks and secret files; SIGTERM drains (clients are told to
 # reconnect), then exits.
 ExecReload=/bin/kill -HUP $MAINPID
 KillSignal=SIGTERM

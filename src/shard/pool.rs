@@ -226,6 +226,28 @@ impl ReloadHandle {
     pub fn reload(&self) -> Result<Vec<String>, String> {
         self.shared.policy.reload()
     }
+
+    /// Take what can change without a restart from `config` (the config file read again on
+    /// SIGHUP): API keys, anonymous access and ACLs, rate limits, sync hooks; then re-read the
+    /// key and secret files. What changed, for the log line; on an error what is in use stays.
+    /// Everything else in `config` needs a restart.
+    pub fn reload_config(&self, config: &Config) -> Result<Vec<String>, String> {
+        config.validate().map_err(|e| e.to_string())?;
+        let mut changed = self.shared.policy.reload_from(config)?;
+        let mut hooks = match self.shared.hooks_config.write() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if hooks.1 != config.hooks {
+            changed.push(format!(
+                "hooks: {} publish, {} subscribe",
+                config.hooks.publish.len(),
+                config.hooks.subscribe.len()
+            ));
+            *hooks = (hooks.0 + 1, config.hooks.clone());
+        }
+        Ok(changed)
+    }
 }
 
 /// Tells, from any thread, whether the gateway is ready.
