@@ -27,6 +27,10 @@ impl Config {
             ("webhooks.timeout_ms", w.timeout_ms),
             ("webhooks.connect_timeout_ms", w.connect_timeout_ms),
             ("webhooks.max_in_flight", w.max_in_flight as u64),
+            (
+                "webhooks.max_connections_per_origin",
+                w.max_connections_per_origin as u64,
+            ),
             ("webhooks.progress_interval_ms", w.progress_interval_ms),
             ("webhooks.checkpoint_interval_s", w.checkpoint_interval_s),
             ("webhooks.attempts_kept", w.attempts_kept as u64),

@@ -44,8 +44,11 @@ pub struct WebhooksConfig {
     /// each in order). Default 8.
     pub max_in_flight: usize,
     /// Idle keep-alive connections kept per receiver origin (scheme, host, port) on each
-    /// shard; many subscriptions to one receiver share them. Default 64.
+    /// shard; many subscriptions to one receiver share them. Default 256.
     pub max_idle_per_origin: usize,
+    /// Connections open at once per receiver origin on each shard; more deliveries to it
+    /// wait for one (within their timeout). Default 256.
+    pub max_connections_per_origin: usize,
     /// An endpoint that has failed without a single success for this long is disabled (a
     /// `gateway.webhooks.disabled` record says so). Default 432000 (5 days).
     pub disable_after_s: u64,
@@ -83,7 +86,8 @@ impl Default for WebhooksConfig {
             retry_jitter: 0.2,
             max_retry_after_s: 3600,
             max_in_flight: 8,
-            max_idle_per_origin: 64,
+            max_idle_per_origin: 256,
+            max_connections_per_origin: 256,
             disable_after_s: 5 * 86_400,
             rotation_overlap_s: 86_400,
             progress_interval_ms: 1000,

@@ -120,6 +120,9 @@ counters! {
     webhook_failures_total: "counter",
     /// Events given up on after the retry budget and sent to the dead-letter topic.
     webhook_dead_letters_total: "counter",
+    /// Events a webhook subscription never got because they were gone when it reached them
+    /// (memory mode's bounded history, or retention of the log/Kafka).
+    webhook_events_skipped_total: "counter",
     /// Webhook subscriptions disabled (410 Gone, or failing too long) or removed (WebSub 410,
     /// lease expiry).
     webhook_disabled_total: "counter",

@@ -36,6 +36,8 @@ pub struct SubscriptionStatus {
     pub delivered: u64,
     pub failed_attempts: u64,
     pub dead_lettered: u64,
+    /// Events skipped because they were no longer retained when the subscription got there.
+    pub skipped: u64,
     /// Unix seconds of the first failure since the last success.
     pub failing_since: Option<u64>,
     /// Per partition (`topic:partition`), the next offset to deliver.

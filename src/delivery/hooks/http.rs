@@ -29,6 +29,7 @@ pub fn client(config: &crate::config::Config) -> Result<HttpClient, String> {
         connect_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(30),
         max_idle_per_origin: 64,
+        max_connections_per_origin: 256,
         extra_root_pem: config.webhooks.extra_ca_file.clone(),
         max_body_kept: 1 << 20,
     })

@@ -166,6 +166,7 @@ fn show_value(engine: &WebhookEngine, e: &Entry, secret: Option<&str>) -> Value 
         "delivered": status.delivered,
         "failed_attempts": status.failed_attempts,
         "dead_lettered": status.dead_lettered,
+        "skipped": status.skipped,
         "failing_since": status.failing_since,
         "secret_rotating_until": s.previous_secret.as_ref().map(|p| p.until),
         "ordering": s.ordering,

@@ -83,6 +83,7 @@ impl Settings {
             connect_timeout: Duration::from_millis(w.connect_timeout_ms),
             idle_timeout: Duration::from_secs(30),
             max_idle_per_origin: w.max_idle_per_origin.max(1),
+            max_connections_per_origin: w.max_connections_per_origin.max(1),
             extra_root_pem: w.extra_ca_file.clone(),
             max_body_kept: BODY_KEPT,
         };
@@ -175,6 +176,15 @@ impl WebhookEngine {
 
     fn owns(&self, id: &str) -> bool {
         shard_for(id, 0, self.shards) == self.shard
+    }
+
+    /// Change a subscription's status on the board.
+    pub fn board_update(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut crate::telemetry::webhook_status::SubscriptionStatus),
+    ) {
+        self.board.update(id, f);
     }
 
     /// Record an attempt on the status board.

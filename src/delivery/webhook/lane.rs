@@ -12,6 +12,7 @@ use super::ordering::{KeyWindow, Ordering};
 use super::signal::Signal;
 use crate::broker::PartitionKey;
 use crate::shard::context::ShardContext;
+use crate::telemetry::ShardMetrics;
 
 /// Run the lane of `key` from offset `from` until the driver stops.
 pub async fn run(
@@ -43,6 +44,9 @@ pub async fn run(
         let event = match next {
             Next::Gap { requested, oldest } => {
                 tracing::warn!(subscription = %driver.id(), topic = %key.topic, partition = key.partition, requested, oldest, "webhook subscription skipped events that are no longer retained");
+                let skipped = oldest.saturating_sub(requested);
+                ShardMetrics::add(&ctx.metrics().webhook_events_skipped_total, skipped);
+                engine.board_update(driver.id(), |s| s.skipped += skipped);
                 read_next.set(oldest);
                 driver.done_with(&key, window.borrow().cursor(oldest));
                 continue;

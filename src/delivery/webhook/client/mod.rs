@@ -19,10 +19,13 @@ mod tls;
 pub mod url;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_rustls::TlsConnector;
+use glommio::sync::Semaphore;
 
 pub use crate::codec::http1::client::Response;
 pub use error::{AttemptError, ClientSetupError};
@@ -44,6 +47,9 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Idle connections kept per origin (scheme, host, port).
     pub max_idle_per_origin: usize,
+    /// Connections open at once per origin: more requests wait for one (within their
+    /// timeout), so 10,000 subscriptions to one receiver do not open 10,000 connections.
+    pub max_connections_per_origin: usize,
     /// PEM file of root certificates trusted on top of the system's.
     pub extra_root_pem: Option<PathBuf>,
     /// Bytes of each response body kept for the attempt log; the rest is read and dropped.
@@ -66,7 +72,13 @@ pub struct HttpClient {
     max_body_kept: usize,
     tls: TlsConnector,
     pool: RefCell<Pool<Conn>>,
+    /// Per origin: permits for open connections (one per attempt in flight).
+    open: RefCell<HashMap<Origin, Rc<Semaphore>>>,
+    max_connections_per_origin: usize,
 }
+
+/// Origins remembered for their connection permits before idle ones are forgotten.
+const MAX_ORIGINS: usize = 4096;
 
 impl HttpClient {
     pub fn new(cfg: ClientConfig) -> Result<HttpClient, ClientSetupError> {
@@ -76,7 +88,21 @@ impl HttpClient {
             connect_timeout: cfg.connect_timeout,
             max_body_kept: cfg.max_body_kept,
             pool: RefCell::new(Pool::new(cfg.idle_timeout, cfg.max_idle_per_origin)),
+            open: RefCell::new(HashMap::new()),
+            max_connections_per_origin: cfg.max_connections_per_origin.max(1),
         })
+    }
+
+    /// The connection permits of `origin`.
+    fn permits(&self, origin: &Origin) -> Rc<Semaphore> {
+        let mut open = self.open.borrow_mut();
+        if open.len() >= MAX_ORIGINS && !open.contains_key(origin) {
+            let full = self.max_connections_per_origin as u64;
+            open.retain(|_, s| s.available() < full);
+        }
+        open.entry(origin.clone())
+            .or_insert_with(|| Rc::new(Semaphore::new(self.max_connections_per_origin as u64)))
+            .clone()
     }
 
     /// One attempt: the response, whatever its status, or why there was none. The whole
@@ -91,7 +117,14 @@ impl HttpClient {
             glommio::timer::sleep(timeout).await;
             Err(AttemptError::Timeout(timeout))
         };
-        futures_lite::future::or(self.attempt(req), timer).await
+        let limited = async {
+            let permits = self.permits(&Origin::of(req.url));
+            let Ok(_permit) = permits.acquire_permit(1).await else {
+                return Err(AttemptError::Io("connection permits closed".into()));
+            };
+            self.attempt(req).await
+        };
+        futures_lite::future::or(limited, timer).await
     }
 
     async fn attempt(&self, req: &OutboundRequest<'_>) -> Result<Response, AttemptError> {

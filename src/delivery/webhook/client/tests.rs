@@ -25,6 +25,7 @@ fn config(allow: &[&str], extra_root_pem: Option<PathBuf>) -> ClientConfig {
         connect_timeout: GENEROUS,
         idle_timeout: Duration::from_secs(60),
         max_idle_per_origin: 4,
+        max_connections_per_origin: 64,
         extra_root_pem,
         max_body_kept: 4096,
     }
@@ -257,4 +258,30 @@ fn setup_errors_name_the_file() {
         .unwrap();
     assert!(matches!(err, ClientSetupError::NoExtraRoots(_)), "{err}");
     let _ = std::fs::remove_file(empty);
+}
+
+#[test]
+fn concurrent_sends_to_one_origin_share_a_bounded_number_of_connections() {
+    let server = TestServer::start(Reply::KeepAlive);
+    let url = format!("http://{}/many", server.addr);
+    run(async {
+        let mut cfg = config(&["127.0.0.0/8"], None);
+        cfg.max_connections_per_origin = 2;
+        let client = std::rc::Rc::new(HttpClient::new(cfg).unwrap());
+        let sends: Vec<_> = (0..20)
+            .map(|_| {
+                let (client, url) = (client.clone(), url.clone());
+                glommio::spawn_local(async move { post(&client, &url, GENEROUS).await })
+            })
+            .collect();
+        for s in sends {
+            assert_eq!(s.await.unwrap().status, 200);
+        }
+    });
+    assert_eq!(server.requests(), 20);
+    assert!(
+        server.accepted() <= 2,
+        "{} connections for a cap of 2",
+        server.accepted()
+    );
 }
