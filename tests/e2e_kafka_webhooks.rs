@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::kafka::{broker, create_topic, kafka_gateway_from, produce, unique, Rec};
-use common::receiver::Receiver;
+use common::receiver::{create_webhook, Receiver};
 use common::{config_file, http_request, Gateway};
 use serde_json::{json, Value};
 
@@ -57,14 +57,7 @@ fn a_webhook_on_a_kafka_topic_survives_kill_9_and_catches_up_from_kafka() {
     let mut gw = start(&b, &topic, &cfg);
     let body =
         json!({ "url": rx.url("/k"), "topics": [&topic], "secret": SECRET, "from": "earliest" });
-    let r = http_request(
-        gw.addr(),
-        "POST",
-        "/webhooks",
-        &[],
-        body.to_string().as_bytes(),
-    )
-    .expect("create");
+    let r = create_webhook(gw.addr(), &body);
     assert_eq!(r.status, 201, "{}", r.text());
     // `latest`: the gateway never read these ten; the webhook fetches them back.
     rx.wait_posts(10, WAIT);
@@ -72,14 +65,7 @@ fn a_webhook_on_a_kafka_topic_survives_kill_9_and_catches_up_from_kafka() {
     rx.wait_posts(16, WAIT);
     // An endpoint on a topic this gateway does not read is refused.
     let other = json!({ "url": rx.url("/k"), "topics": ["not-configured"] });
-    let r = http_request(
-        gw.addr(),
-        "POST",
-        "/webhooks",
-        &[],
-        other.to_string().as_bytes(),
-    )
-    .expect("create");
+    let r = create_webhook(gw.addr(), &other);
     assert_eq!(r.status, 404, "{}", r.text());
 
     std::thread::sleep(Duration::from_millis(300)); // progress written

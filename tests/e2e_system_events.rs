@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::kafka::metric_sum;
-use common::receiver::Receiver;
+use common::receiver::{create_webhook, Receiver};
 use common::ws::WsClient;
 use common::{config_file, http_request, Gateway, SseClient};
 use serde_json::{json, Value};
@@ -170,14 +170,7 @@ fn webhook_attempts_are_told_and_a_webhook_on_a_system_topic_is_an_async_hook() 
     let hook = Receiver::start(Some(SECRET), None);
     let create = |url: String, topics: Value| {
         let body = json!({ "url": url, "topics": topics, "secret": SECRET });
-        let r = http_request(
-            gw.addr(),
-            "POST",
-            "/webhooks",
-            &[],
-            body.to_string().as_bytes(),
-        )
-        .expect("create");
+        let r = create_webhook(gw.addr(), &body);
         assert_eq!(r.status, 201, "{}", r.text());
     };
     // The async hook: every accepted publish, pushed to a service.

@@ -77,6 +77,19 @@ fn create(gw: &Gateway, rx: &Receiver, topics: &[&str], extra: Value) -> String 
     v["id"].as_str().expect("id").to_owned()
 }
 
+/// GET `path` until `done` holds for its JSON (or fail after `DELIVERY_WAIT`); the last answer.
+fn poll_api(gw: &Gateway, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + DELIVERY_WAIT;
+    loop {
+        let (_, v) = api(gw, "GET", path, &Value::Null);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "GET {path}: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn bodies(posts: &[Value]) -> Vec<String> {
     posts
         .iter()
@@ -254,27 +267,16 @@ fn deliveries_are_signed_in_order_and_verify_independently() {
     ids.dedup();
     assert_eq!(ids.len(), 5, "one webhook-id per event: {ids:?}");
     // The status shows the deliveries.
-    let deadline = Instant::now() + DELIVERY_WAIT;
-    loop {
-        let (_, v) = api(
-            &gw,
-            "GET",
-            &format!("/webhooks/{id}/attempts"),
-            &Value::Null,
-        );
-        let attempts = v["attempts"].as_array().cloned().unwrap_or_default();
-        if attempts.len() >= 5 {
-            assert!(
-                attempts
-                    .iter()
-                    .all(|a| a["outcome"] == "delivered" && a["status"] == 200),
-                "{v}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "attempts: {v}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let v = poll_api(&gw, &format!("/webhooks/{id}/attempts"), |v| {
+        v["attempts"].as_array().is_some_and(|a| a.len() >= 5)
+    });
+    let attempts = v["attempts"].as_array().cloned().unwrap_or_default();
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["outcome"] == "delivered" && a["status"] == 200),
+        "{v}"
+    );
 }
 
 #[test]
@@ -485,28 +487,16 @@ fn internal_addresses_are_refused_without_a_connection() {
     }
     gw.publish("ssrf", "x");
     for (url, id) in &ids {
-        let deadline = Instant::now() + DELIVERY_WAIT;
-        loop {
-            let (_, v) = api(
-                &gw,
-                "GET",
-                &format!("/webhooks/{id}/attempts"),
-                &Value::Null,
-            );
-            if let Some(a) = v["attempts"].as_array().and_then(|a| a.first()) {
-                let error = a["error"].as_str().unwrap_or("");
-                assert!(a["status"].is_null(), "{url}: {a}");
-                assert!(
-                    error.contains("loopback")
-                        || error.contains("private")
-                        || error.contains("link-local"),
-                    "{url}: {error}"
-                );
-                break;
-            }
-            assert!(Instant::now() < deadline, "{url}: no attempt: {v}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let v = poll_api(&gw, &format!("/webhooks/{id}/attempts"), |v| {
+            v["attempts"].as_array().is_some_and(|a| !a.is_empty())
+        });
+        let a = &v["attempts"][0];
+        let error = a["error"].as_str().unwrap_or("");
+        assert!(a["status"].is_null(), "{url}: {a}");
+        assert!(
+            error.contains("loopback") || error.contains("private") || error.contains("link-local"),
+            "{url}: {error}"
+        );
     }
     assert!(
         rx.entries().is_empty(),
@@ -685,15 +675,9 @@ fn per_key_ordering_lets_other_keys_pass_a_slow_one() {
         (at(0), at(3))
     );
     // The cursor only moves past a1 once it is answered: nothing is owed in the end.
-    let deadline = Instant::now() + DELIVERY_WAIT;
-    loop {
-        let (_, v) = api(&gw, "GET", &format!("/webhooks/{id}"), &Value::Null);
-        if v["cursor"]["keyed:0"] == 4 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{v}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_api(&gw, &format!("/webhooks/{id}"), |v| {
+        v["cursor"]["keyed:0"] == 4
+    });
 }
 
 #[test]

@@ -121,6 +121,12 @@ impl Receiver {
     }
 }
 
+/// `POST /webhooks` with `body` on the gateway at `addr`; the answer.
+pub fn create_webhook(addr: std::net::SocketAddr, body: &Value) -> super::Response {
+    http_request(addr, "POST", "/webhooks", &[], body.to_string().as_bytes())
+        .expect("POST /webhooks")
+}
+
 impl Drop for Receiver {
     fn drop(&mut self) {
         let _ = self.child.kill();

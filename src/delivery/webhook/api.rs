@@ -310,6 +310,23 @@ async fn store(
         .map_err(|e| refusal(&e))
 }
 
+/// Store a subscription's definition and cursor; the entry as this shard now knows it.
+async fn store_put(
+    ctx: &ShardContext,
+    engine: &WebhookEngine,
+    sub: Subscription,
+    cursor: CursorMap,
+) -> Result<Entry, Response> {
+    let id = sub.id.clone();
+    let record = StateRecord::Put {
+        sub: Box::new(sub),
+        cursor,
+        at: unix_ms(),
+    };
+    store(ctx, engine, &record).await?;
+    one(engine, &id)
+}
+
 async fn create(
     ctx: &ShardContext,
     engine: &WebhookEngine,
@@ -357,17 +374,7 @@ async fn create(
         version: 1,
     };
     let id = sub.id.clone();
-    store(
-        ctx,
-        engine,
-        &StateRecord::Put {
-            sub: Box::new(sub),
-            cursor,
-            at: unix_ms(),
-        },
-    )
-    .await?;
-    let entry = one(engine, &id)?;
+    let entry = store_put(ctx, engine, sub, cursor).await?;
     Ok(Response::json(201, show(engine, &entry, Some(&secret)))
         .with_header("location", format!("/webhooks/{id}")))
 }
@@ -425,17 +432,7 @@ async fn patch(
         Some(false) => sub.disabled = Some("disabled through the API".to_owned()),
         None => {}
     }
-    store(
-        ctx,
-        engine,
-        &StateRecord::Put {
-            sub: Box::new(sub),
-            cursor,
-            at: unix_ms(),
-        },
-    )
-    .await?;
-    let entry = one(engine, id)?;
+    let entry = store_put(ctx, engine, sub, cursor).await?;
     Ok(Response::json(
         200,
         show(engine, &entry, shown_secret.as_deref()),

@@ -4,6 +4,15 @@ use std::cell::{Cell, RefCell};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+/// Remember `waker` among `wakers`, once: a lane asks on every event it waits for, so keep one
+/// waker per task, not one per ask.
+fn register(wakers: &RefCell<Vec<Waker>>, waker: &Waker) {
+    let mut wakers = wakers.borrow_mut();
+    if !wakers.iter().any(|w| w.will_wake(waker)) {
+        wakers.push(waker.clone());
+    }
+}
+
 /// A stop flag tasks can sleep on.
 #[derive(Default)]
 pub struct StopFlag {
@@ -29,11 +38,7 @@ impl StopFlag {
             if self.set.get() {
                 return Poll::Ready(());
             }
-            // A lane asks on every event it waits for: keep one waker per task, not per ask.
-            let mut wakers = self.wakers.borrow_mut();
-            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                wakers.push(cx.waker().clone());
-            }
+            register(&self.wakers, cx.waker());
             Poll::Pending
         })
         .await
@@ -71,10 +76,7 @@ impl Signal {
             if self.generation.get() != since {
                 return Poll::Ready(());
             }
-            let mut wakers = self.wakers.borrow_mut();
-            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                wakers.push(cx.waker().clone());
-            }
+            register(&self.wakers, cx.waker());
             Poll::Pending
         })
         .await
