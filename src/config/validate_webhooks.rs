@@ -58,6 +58,9 @@ impl Config {
                 ));
             }
         }
+        crate::codec::topic::validate_topic(&format!("{}.progress", w.kafka_state_topic))
+            .and_then(|()| crate::codec::topic::validate_topic(&w.kafka_state_topic))
+            .map_err(|e| invalid("webhooks.kafka_state_topic", e.to_string()))?;
         let url = &w.public_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid(

@@ -68,9 +68,24 @@ pub struct WebhooksConfig {
     pub lease_min_s: u64,
     /// WebSub hub: the longest lease granted, in s. Default 2592000 (30 days).
     pub lease_max_s: u64,
+    /// With Kafka: the Kafka topic that keeps the webhook subscriptions (and, with
+    /// `.progress` appended, their delivery progress); created when missing. Gateways sharing
+    /// a Kafka cluster but not their subscriptions need different names. Default
+    /// "gateway.webhooks".
+    pub kafka_state_topic: String,
     /// The gateway's public base URL, for WebSub `Link: rel="self"` and `rel="hub"` headers.
     /// Default `http://{server.listen}`.
     pub public_url: String,
+}
+
+impl WebhooksConfig {
+    /// With Kafka: the topics keeping the subscriptions and their progress.
+    pub fn kafka_state_topics(&self) -> (String, String) {
+        (
+            self.kafka_state_topic.clone(),
+            format!("{}.progress", self.kafka_state_topic),
+        )
+    }
 }
 
 impl Default for WebhooksConfig {
@@ -96,6 +111,7 @@ impl Default for WebhooksConfig {
             lease_default_s: 864_000,
             lease_min_s: 60,
             lease_max_s: 2_592_000,
+            kafka_state_topic: "gateway.webhooks".to_owned(),
             public_url: String::new(),
         }
     }

@@ -92,15 +92,18 @@ impl Gateway {
                 .map_or(0, |d| d.as_millis() as u64)
         };
         let mut planes: Vec<Option<KafkaPlane>> = Vec::with_capacity(shards);
+        let mut kafka_state = None;
         if config.kafka.enabled() {
             // A broker that is down is an outage, not a configuration error: serve clients and
             // keep retrying (the plane logs when it connects). What the broker *says* (no such
             // topic) is a configuration error and stops the start.
             let timeout = Duration::from_millis(config.kafka.request_timeout_ms);
             match check_bootstrap(&config.kafka, timeout) {
-                Ok(()) => {}
+                // With Kafka, the webhook subscriptions and their progress are kept in Kafka:
+                // read them back before any shard starts.
+                Ok(()) => kafka_state = Some(Arc::new(load_kafka_state(&config)?)),
                 Err(e @ KafkaError::Unreachable { .. }) => {
-                    tracing::error!("{e}; starting anyway and retrying in the background");
+                    tracing::error!("{e}; starting anyway and retrying in the background; webhook subscriptions are not loaded until a restart with Kafka up");
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -131,13 +134,14 @@ impl Gateway {
             let shard = endpoint.shard();
             let shared2 = shared.clone();
             let ready = ready_tx.clone();
+            let state = kafka_state.clone();
             let restore = storage.as_ref().map(|s| Restore {
                 root: s.dir.path().to_owned(),
                 recovered: s.recovered.clone(),
             });
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpus[shard % cpus.len()]))
                 .name(&format!("shard-{shard}"))
-                .spawn(move || shard_main(shared2, endpoint, plane, restore, ready))
+                .spawn(move || shard_main(shared2, endpoint, plane, restore, state, ready))
                 .map_err(|e| PoolError::Executor {
                     shard,
                     message: e.to_string(),
@@ -278,6 +282,12 @@ impl ShutdownHandle {
     }
 }
 
+/// The webhook state kept in Kafka (its topics created when missing).
+fn load_kafka_state(config: &Config) -> Result<Vec<bytes::Bytes>, KafkaError> {
+    let (state, progress) = config.webhooks.kafka_state_topics();
+    crate::broker::kafka::state_topics::load(&config.kafka, &[&state, &progress])
+}
+
 /// What a shard takes over from the recovered durable log.
 struct Restore {
     root: std::path::PathBuf,
@@ -289,6 +299,7 @@ async fn shard_main(
     endpoint: MeshEndpoint,
     plane: Option<KafkaPlane>,
     restore: Option<Restore>,
+    kafka_state: Option<Arc<Vec<bytes::Bytes>>>,
     ready: mpsc::Sender<Result<usize, PoolError>>,
 ) {
     let shard = endpoint.shard();
@@ -299,17 +310,25 @@ async fn shard_main(
         super::storage::durable_for_shard(&shared.config, &r.root, shard, shards, &r.recovered)
     });
     let ctx = Rc::new(ShardContext::new(shared, endpoint, link, durable));
-    let mut webhook_table = Table::default();
+    // With Kafka the webhook state comes from Kafka (read at start), whatever the data
+    // directory still holds of it.
+    let shared_kafka = ctx.config().kafka.enabled();
+    let mut webhook_table = match &kafka_state {
+        Some(values) => load_table(values.iter().cloned()),
+        None => Table::default(),
+    };
     if let Some(r) = restore {
         crate::broker::durable::data_dir::probe_direct_io(&r.root).await;
         ctx.restore(&r.recovered);
-        webhook_table = load_table(
-            r.recovered
-                .partitions
-                .iter()
-                .filter(|p| is_state_topic(&p.key.topic))
-                .flat_map(|p| p.tail.iter().map(|record| record.data.clone())),
-        );
+        if !shared_kafka {
+            webhook_table = load_table(
+                r.recovered
+                    .partitions
+                    .iter()
+                    .filter(|p| is_state_topic(&p.key.topic))
+                    .flat_map(|p| p.tail.iter().map(|record| record.data.clone())),
+            );
+        }
         // The recovered tails are in the histories now: let go of this shard's reference.
         drop(r);
         glommio::spawn_local(super::commit::run(ctx.clone())).detach();

@@ -30,6 +30,7 @@ pub mod record;
 mod settings;
 mod sink;
 mod state;
+pub mod state_topics;
 mod supervisor;
 mod worker;
 

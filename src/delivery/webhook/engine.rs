@@ -22,6 +22,7 @@ use super::model::{
     PROGRESS_TOPIC, STATE_TOPIC,
 };
 use super::table::{Change, Entry, Table};
+use crate::broker::kafka::ProduceRecord;
 use crate::broker::routing::{partition_for_key, shard_for};
 use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::codec::http1::client::Response as HttpResponse;
@@ -304,12 +305,49 @@ impl WebhookEngine {
     }
 
     /// Write a state record (any shard); the subscription changes when it is read back.
+    ///
+    /// With Kafka the record is kept in Kafka's state topic (acknowledged first) and then
+    /// published to the embedded broker's topic of the same name, which carries it to every
+    /// shard (`on_state_event`); without Kafka the embedded (durable) log keeps and carries it.
     pub async fn write_state(
         &self,
         ctx: &ShardContext,
         record: &StateRecord,
     ) -> Result<(), PublishError> {
+        if ctx.kafka.is_some() {
+            let (state, _) = ctx.config().webhooks.kafka_state_topics();
+            self.store_in_kafka(ctx, &state, std::slice::from_ref(record))
+                .await?;
+        }
         self.write(ctx, STATE_TOPIC, record).await
+    }
+
+    /// Produce `records` to Kafka's `topic` and wait for the acknowledgement.
+    async fn store_in_kafka(
+        &self,
+        ctx: &ShardContext,
+        topic: &str,
+        records: &[StateRecord],
+    ) -> Result<(), PublishError> {
+        let Some(link) = &ctx.kafka else {
+            return Ok(());
+        };
+        let produce = records
+            .iter()
+            .filter_map(|r| {
+                let json = serde_json::to_vec(r).ok()?;
+                Some(ProduceRecord {
+                    key: Some(Bytes::copy_from_slice(r.id().as_bytes())),
+                    headers: Vec::new(),
+                    value: Bytes::from(json),
+                    id: None,
+                })
+            })
+            .collect();
+        link.produce(topic.into(), produce)
+            .await
+            .map(|_| ())
+            .map_err(|e| PublishError::Storage(format!("kafka: {e}")))
     }
 
     async fn write(
@@ -506,8 +544,27 @@ impl WebhookEngine {
         }
     }
 
-    /// Write progress or checkpoint records to `topic`, one publish per partition.
+    /// Write progress or checkpoint records to `topic`, one publish per partition (with Kafka,
+    /// one produce to Kafka's topic: nobody reads them live, only the next start).
     async fn write_batch(&self, ctx: &ShardContext, topic: &str, records: &[StateRecord]) {
+        if ctx.kafka.is_some() {
+            if records.is_empty() {
+                return;
+            }
+            let (state, progress) = ctx.config().webhooks.kafka_state_topics();
+            let kafka_topic = if topic == STATE_TOPIC {
+                state
+            } else {
+                progress
+            };
+            if let Err(e) = self.store_in_kafka(ctx, &kafka_topic, records).await {
+                tracing::warn!(error = %e, "cannot store webhook progress in Kafka; will retry");
+                for d in self.drivers.borrow().values() {
+                    d.mark_dirty();
+                }
+            }
+            return;
+        }
         let mut by_partition: BTreeMap<u32, Vec<PublishItem>> = BTreeMap::new();
         for r in records {
             let Ok(json) = serde_json::to_vec(r) else {
