@@ -134,11 +134,23 @@ fn failure_policies_and_the_circuit_breaker() {
     // closed.*: 3 calls open the breaker, the next 2 are answered without a call; open.*: 1.
     assert_eq!(calls, 4.0, "{text}");
 
-    // A slow hook: past its budget it failed.
+    // A slow hook: past its budget it failed; closed refuses, open lets the publish through.
     let slow = Receiver::start(None, None);
     slow.plan(r#"{"default": {"sleep": 2}}"#);
-    let toml = hook_toml("publish", &slow.url("/slow"), "timeout_ms = 300");
-    let gw = Gateway::start(&["--config", &config_file(&toml)]);
+    let closed = hook_toml(
+        "publish",
+        &slow.url("/slow"),
+        "timeout_ms = 300\ntopics = [\"t\"]",
+    );
+    let open = hook_toml(
+        "publish",
+        &slow.url("/slow"),
+        "timeout_ms = 300\ntopics = [\"u\"]\nfailure = \"open\"",
+    );
+    let gw = Gateway::start(&["--config", &config_file(&format!("{closed}\n{open}"))]);
+    let started = Instant::now();
+    assert_eq!(publish(&gw, "u", "", "x").0, 200, "slow, fail open");
+    assert!(started.elapsed() < Duration::from_millis(1900));
     let started = Instant::now();
     let (status, text) = publish(&gw, "t", "", "x");
     assert_eq!(status, 503, "{text}");
