@@ -3,8 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: TOML file + environment + CLI flags, validated once at start.
-//! - [`codec`]: sans-IO wire formats (HTTP/1.1 requests, SSE frames, WebSocket frames and
-//!   handshake, event ids, topic names, query strings and WebSub hub-request form bodies).
+//! - [`codec`]: sans-IO wire formats (HTTP/1.1 requests and responses, SSE frames, WebSocket frames and
+//!   handshake, event ids, topic names, query strings, WebSub hub-request form bodies, sync hook answers).
 //!   Nothing in here touches a socket or a runtime, which is what makes it cheap to fuzz,
 //!   property-test and bench.
 //! - [`shard`]: the executor pool (one glommio executor per core), the N×N ring mesh between
@@ -13,11 +13,14 @@
 //!   durable log on disk, Kafka), and the pure routing of partitions to shards.
 //! - [`delivery`]: per-connection sessions: the HTTP request loop, publish, and the pieces every
 //!   streaming transport is made of (queue, catch-up cursor, registry, writer), with SSE's
-//!   session and framing under `delivery::sse`.
+//!   session and framing under `delivery::sse`, WebSocket's under `delivery::ws`; outbound
+//!   webhooks (endpoints API, WebSub hub, the delivery engine and its HTTP client) under
+//!   `delivery::webhook`; sync hooks (plugins) under `delivery::hooks`.
 //! - [`policy`]: who a request is (API keys, JWT), what it may touch (topic ACLs), how fast it may
 //!   go (token buckets, split across shards) and whether it gets in (per-address admission).
 //!   Pure decisions; the delivery layer asks, every transport the same way.
-//! - [`telemetry`]: per-shard counters and the `/metrics` text.
+//! - [`telemetry`]: per-shard counters, stage latencies and the `/metrics` text; system events
+//!   (`gateway.*`) and the webhook status board.
 //! - [`service`]: running under systemd (the unit it prints, readiness notifications).
 //!
 //! Public on purpose: [`codec`] (the load tool and the fuzz targets use the wire formats),
