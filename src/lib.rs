@@ -3,8 +3,9 @@
 //!
 //! # Layout
 //! - [`config`]: TOML file + environment + CLI flags, validated once at start.
-//! - [`codec`]: sans-IO wire formats (HTTP/1.1 requests and responses, SSE frames, WebSocket frames and
-//!   handshake, event ids, topic names, query strings, WebSub hub-request form bodies, sync hook answers).
+//! - [`codec`]: sans-IO wire formats (HTTP/1.1 requests and responses, SSE frames, WebSocket
+//!   frames and handshake, event ids, topic names, query strings, WebSub hub-request form
+//!   bodies, sync hook answers).
 //!   Nothing in here touches a socket or a runtime, which is what makes it cheap to fuzz,
 //!   property-test and bench.
 //! - [`shard`]: the executor pool (one glommio executor per core), the N×N ring mesh between
