@@ -4,7 +4,10 @@
 //! process, can tell publish-to-receipt latency from the wall clock both read. Late sends
 //! (the gateway slow to answer publishes) therefore count as latency, not as a lower rate.
 //! The report (JSON on stdout) says how many publishes were acknowledged: the sink expects
-//! that many times the number of subscriptions.
+//! that many times the number of subscriptions. It also reports each publish's round trip
+//! alone (`answer_latency_us`: from the request's send to its answer), which leaves out the
+//! send lag (this tool wakes with mio's millisecond poll timeout, so sends leave up to ~1 ms
+//! after their due time even on an idle gateway).
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -62,6 +65,8 @@ struct WhPubReport {
     send_lag_us: LatencyUs,
     /// Due time to the publish's answer.
     publish_latency_us: LatencyUs,
+    /// The request's send to its answer (2xx answers only).
+    answer_latency_us: LatencyUs,
 }
 
 const MAX_RECONNECTS: u64 = 1000;
@@ -73,20 +78,25 @@ struct Counts {
     first_error: Option<String>,
     send_lag: Histogram<u64>,
     latency: Histogram<u64>,
+    answer: Histogram<u64>,
 }
 
 impl Counts {
-    /// Counts what a connection reported; `answered_rel` is when (ns after the start).
+    /// Counts what a connection reported; `answered_rel` is when (ns after the start),
+    /// `sent_rel` when its request in flight left.
     fn take(
         &mut self,
         o: &PubOutcome,
         in_flight: &mut bool,
         answered_rel: u64,
+        sent_rel: u64,
         due_ns: &dyn Fn(u64) -> u64,
     ) {
         for seq in &o.ok {
             let l = answered_rel.saturating_sub(due_ns(*seq));
             self.latency.saturating_record((l / 1000).max(1));
+            let a = answered_rel.saturating_sub(sent_rel);
+            self.answer.saturating_record((a / 1000).max(1));
         }
         self.ok += o.ok.len() as u64;
         self.failed += o.failed.len() as u64;
@@ -171,6 +181,8 @@ fn run(a: &WhPubArgs) -> Result<WhPubReport, String> {
     }
     // Whether connection j has a publish in flight (the end waits for every answer).
     let mut in_flight = vec![false; conns.len()];
+    // When connection j's request in flight left (ns after the start).
+    let mut sent_rel = vec![0u64; conns.len()];
     // Let the connections finish connecting before the first event is due.
     let start = Instant::now() + Duration::from_millis(20);
     let due_ns = |seq: u64| (seq as f64 * interval_ns) as u64;
@@ -181,6 +193,7 @@ fn run(a: &WhPubArgs) -> Result<WhPubReport, String> {
         first_error: None,
         send_lag: new_histogram(),
         latency: new_histogram(),
+        answer: new_histogram(),
     };
     let mut queue: VecDeque<u64> = VecDeque::new();
     let mut next = 0u64;
@@ -207,8 +220,10 @@ fn run(a: &WhPubArgs) -> Result<WhPubReport, String> {
             out.clear();
             Server::Sluicegate.publish_request(&host, &a.topic, &data, &mut out);
             in_flight[j] = true;
+            sent_rel[j] = start.elapsed().as_nanos() as u64;
             let o = conns[j].send(seq, |w| w.extend_from_slice(&out));
-            c.take(&o, &mut in_flight[j], 0, &due_ns);
+            // A send that fails at once answers nothing: nothing is recorded as latency.
+            c.take(&o, &mut in_flight[j], 0, 0, &due_ns);
             if o.broken {
                 conns[j] = replace(&poll, addr, j, &mut conns[j], &mut c)?;
             }
@@ -237,7 +252,7 @@ fn run(a: &WhPubArgs) -> Result<WhPubReport, String> {
             } else {
                 conn.flush()
             };
-            c.take(&o, &mut in_flight[j], answered_rel, &due_ns);
+            c.take(&o, &mut in_flight[j], answered_rel, sent_rel[j], &due_ns);
             if o.broken {
                 *conn = replace(&poll, addr, j, conn, &mut c)?;
             }
@@ -250,6 +265,7 @@ fn run(a: &WhPubArgs) -> Result<WhPubReport, String> {
         first_error,
         send_lag,
         latency,
+        answer,
     } = c;
     Ok(WhPubReport {
         scheduled: total,
@@ -260,5 +276,6 @@ fn run(a: &WhPubArgs) -> Result<WhPubReport, String> {
         elapsed_s: start.elapsed().as_secs_f64(),
         send_lag_us: LatencyUs::of(&send_lag),
         publish_latency_us: LatencyUs::of(&latency),
+        answer_latency_us: LatencyUs::of(&answer),
     })
 }
