@@ -283,11 +283,14 @@ async fn publish_checked(
             Instant::now(),
         )
         .map_err(|d| denied(ctx, &d))?;
-    let (p, topics) = super::hook_gate::publish(ctx, principal, client, p).await?;
+    let (p, mut topics) = super::hook_gate::publish(ctx, principal, client, p).await?;
+    // Routed by a hook to several topics: a copy each (of reference counts) but the last.
+    let last = topics.pop().unwrap_or_default();
     let mut ids = Vec::new();
     for topic in topics {
-        ids.extend(append(ctx, topic, &p).await?);
+        ids.extend(append(ctx, topic, p.clone_parts()).await?);
     }
+    ids.extend(append(ctx, last, p.into_parts()).await?);
     Ok(ids)
 }
 
@@ -312,19 +315,46 @@ pub(super) fn validate_events(p: &Publication) -> Result<(), String> {
     Ok(())
 }
 
-/// Append (or, with Kafka, produce) `p`'s events to `topic`; the ids they got.
-async fn append(
-    ctx: &ShardContext,
-    topic: String,
-    p: &Publication,
-) -> Result<Vec<String>, Response> {
-    let (event_type, idempotency_key, key, headers) = (
-        p.event_type.clone(),
-        p.idempotency_key.clone(),
-        p.key.clone(),
-        p.headers.clone(),
-    );
-    let datas = p.datas.clone();
+/// What [`append`] takes of a publication.
+struct Parts {
+    event_type: Option<String>,
+    idempotency_key: Option<String>,
+    key: Option<String>,
+    headers: Vec<(String, Bytes)>,
+    datas: Vec<Bytes>,
+}
+
+impl Publication {
+    fn into_parts(self) -> Parts {
+        Parts {
+            event_type: self.event_type,
+            idempotency_key: self.idempotency_key,
+            key: self.key,
+            headers: self.headers,
+            datas: self.datas,
+        }
+    }
+
+    fn clone_parts(&self) -> Parts {
+        Parts {
+            event_type: self.event_type.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            key: self.key.clone(),
+            headers: self.headers.clone(),
+            datas: self.datas.clone(),
+        }
+    }
+}
+
+/// Append (or, with Kafka, produce) the events to `topic`; the ids they got.
+async fn append(ctx: &ShardContext, topic: String, p: Parts) -> Result<Vec<String>, Response> {
+    let Parts {
+        event_type,
+        idempotency_key,
+        key,
+        headers,
+        datas,
+    } = p;
     if let Some(link) = &ctx.kafka {
         return produce_to_kafka(
             ctx,
