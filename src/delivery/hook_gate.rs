@@ -31,23 +31,24 @@ pub async fn subscribe(
         client,
         transport: transport.to_owned(),
     };
-    hooks
-        .on_subscribe(&req, ctx.metrics(), ctx.latency())
+    // Boxed: the hook's state lives on the heap only when a hook runs, so the futures of the
+    // request path without hooks stay as small as they were.
+    Box::pin(hooks.on_subscribe(&req, ctx.metrics(), ctx.latency()))
         .await
         .map_err(|r| Response::text(r.status, r.reason))
 }
 
-/// Run the publish hooks over `p`: the publication to append and the topics to append it to.
+/// Run the publish hooks over `p`: the publication to append, and the topics to append it to
+/// when a hook routed it elsewhere (`None`: its own topic; no allocation without hooks).
 pub async fn publish(
     ctx: &ShardContext,
     principal: &Principal,
     client: IpAddr,
     p: Publication,
-) -> Result<(Publication, Vec<String>), Response> {
+) -> Result<(Publication, Option<Vec<String>>), Response> {
     let hooks = ctx.hooks();
     if !hooks.has_publish_hooks() {
-        let topic = p.topic.clone();
-        return Ok((p, vec![topic]));
+        return Ok((p, None));
     }
     let req = PublishHookRequest {
         topic: p.topic.clone(),
@@ -59,8 +60,8 @@ pub async fn publish(
         client,
         via: p.via.to_owned(),
     };
-    let hooked = hooks
-        .on_publish(req, ctx.metrics(), ctx.latency())
+    // Boxed, as for subscriptions: a publish without hooks carries none of this state.
+    let hooked = Box::pin(hooks.on_publish(req, ctx.metrics(), ctx.latency()))
         .await
         .map_err(|r| Response::text(r.status, r.reason))?;
     let out = Publication {
@@ -77,15 +78,16 @@ pub async fn publish(
         return Err(bad("left no event to publish".into()));
     }
     validate_events(&out).map_err(|e| bad(format!("produced an invalid event: {e}")))?;
-    let topics = hooked.routes.unwrap_or_else(|| vec![out.topic.clone()]);
-    if topics.is_empty() {
-        return Err(bad("routed the publish to no topic".into()));
-    }
-    for t in &topics {
-        validate_topic(t).map_err(|e| bad(format!("routed to topic `{t}`: {e}")))?;
-        if is_reserved(t) {
-            return Err(bad(format!("routed to reserved topic `{t}`")));
+    if let Some(topics) = &hooked.routes {
+        if topics.is_empty() {
+            return Err(bad("routed the publish to no topic".into()));
+        }
+        for t in topics {
+            validate_topic(t).map_err(|e| bad(format!("routed to topic `{t}`: {e}")))?;
+            if is_reserved(t) {
+                return Err(bad(format!("routed to reserved topic `{t}`")));
+            }
         }
     }
-    Ok((out, topics))
+    Ok((out, hooked.routes))
 }

@@ -283,7 +283,11 @@ async fn publish_checked(
             Instant::now(),
         )
         .map_err(|d| denied(ctx, &d))?;
-    let (p, mut topics) = super::hook_gate::publish(ctx, principal, client, p).await?;
+    let (mut p, routes) = super::hook_gate::publish(ctx, principal, client, p).await?;
+    let Some(mut topics) = routes else {
+        let topic = std::mem::take(&mut p.topic);
+        return append(ctx, topic, p.into_parts()).await;
+    };
     // Routed by a hook to several topics: a copy each (of reference counts) but the last.
     let last = topics.pop().unwrap_or_default();
     let mut ids = Vec::new();
