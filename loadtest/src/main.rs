@@ -17,6 +17,7 @@ mod report;
 mod runner;
 mod sinkhttp;
 mod sinkstats;
+mod subcommand;
 mod subs;
 mod webhook_pub;
 mod webhook_sink;

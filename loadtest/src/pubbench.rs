@@ -131,16 +131,9 @@ const MAX_RECONNECTS: u64 = 1000;
 
 /// Runs `loadtest publish ARGS` (`args` starts with the subcommand's name).
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let a = match PubArgs::try_parse_from(args) {
+    let a: PubArgs = match crate::subcommand::parse(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     let report = match run(&a) {
         Ok(r) => r,

@@ -131,16 +131,9 @@ fn replace(
 }
 
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let a = match WhPubArgs::try_parse_from(args) {
+    let a: WhPubArgs = match crate::subcommand::parse(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     let report = run(&a).and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()));
     match report {

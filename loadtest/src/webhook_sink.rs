@@ -70,16 +70,9 @@ struct Conn {
 
 /// Runs `loadtest webhook-sink ARGS` (`args` starts with the subcommand's name).
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let a = match SinkArgs::try_parse_from(args) {
+    let a: SinkArgs = match crate::subcommand::parse(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     match run(&a) {
         Ok(()) => ExitCode::SUCCESS,
