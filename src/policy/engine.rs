@@ -227,17 +227,17 @@ impl ShardPolicy {
         }
     }
 
-    /// The reloadable policy in force: this shard's copy, taken again when a reload moved the
-    /// generation (one atomic read per request otherwise).
-    fn current(&self) -> Arc<Reloadable> {
+    /// Run `f` over the reloadable policy in force: this shard's copy, taken again when a
+    /// reload moved the generation (one atomic read per request otherwise, and no reference
+    /// count traffic). `f` must not call back into this (it runs under a borrow).
+    fn with_current<R>(&self, f: impl FnOnce(&Reloadable) -> R) -> R {
         let generation = self.shared.generation();
-        let mut current = self.current.borrow_mut();
-        if current.0 != generation {
-            *current = (generation, self.shared.current());
+        if self.current.borrow().0 != generation {
+            *self.current.borrow_mut() = (generation, self.shared.current());
             // Tokens verified under the old policy carry its limits: verify them again.
             self.cache.borrow_mut().clear();
         }
-        current.1.clone()
+        f(&self.current.borrow().1)
     }
 
     /// Who the request is: the principal of its credential, or the anonymous principal when it
@@ -269,9 +269,7 @@ impl ShardPolicy {
         })?;
         match credential {
             None => self
-                .current()
-                .anonymous
-                .clone()
+                .with_current(|c| c.anonymous.clone())
                 .ok_or_else(Denial::missing_credential),
             Some(Credential { token, .. }) => self.principal_of(&token, now_unix),
         }
@@ -280,9 +278,8 @@ impl ShardPolicy {
     fn principal_of(&self, token: &str, now_unix: u64) -> Result<Arc<Principal>, Denial> {
         let p = &self.shared;
         let token_digest = digest(token);
-        let current = self.current();
-        if let Some(principal) = current.api_keys.lookup(&token_digest) {
-            return Ok(principal.clone());
+        if let Some(principal) = self.with_current(|c| c.api_keys.lookup(&token_digest).cloned()) {
+            return Ok(principal);
         }
         let Some(jwt) = &p.jwt else {
             return Err(Denial::invalid_token("unknown API key"));
@@ -323,8 +320,8 @@ impl ShardPolicy {
     }
 
     fn jwt_principal(&self, token: VerifiedToken) -> Result<Principal, Denial> {
-        let current = self.current();
-        let limits = &current.limits;
+        let (publish_events, publish_bytes) =
+            self.with_current(|c| (c.limits.publish_events, c.limits.publish_bytes));
         let acl = |list: &[String]| {
             Acl::parse(list)
                 .map_err(|e| Denial::invalid_token(format!("bad sluicegate claim: {e}")))
@@ -339,8 +336,8 @@ impl ShardPolicy {
             expires_at: token
                 .exp
                 .map(|exp| exp.saturating_add(self.shared.leeway_s)),
-            publish_events: limits.publish_events,
-            publish_bytes: limits.publish_bytes,
+            publish_events,
+            publish_bytes,
             admin: false,
         })
     }
@@ -376,8 +373,8 @@ impl ShardPolicy {
         bytes: usize,
         now: Instant,
     ) -> Result<(), Denial> {
-        let current = self.current();
-        let limits = &current.limits;
+        let (topic_events, topic_bytes) =
+            self.with_current(|c| (c.limits.topic_events, c.limits.topic_bytes));
         let checks = [
             (
                 QuotaKind::PrincipalEvents,
@@ -393,13 +390,13 @@ impl ShardPolicy {
             ),
             (
                 QuotaKind::TopicEvents,
-                limits.topic_events,
+                topic_events,
                 events,
                 LimitName::TopicEvents,
             ),
             (
                 QuotaKind::TopicBytes,
-                limits.topic_bytes,
+                topic_bytes,
                 bytes,
                 LimitName::TopicBytes,
             ),
@@ -451,7 +448,7 @@ impl ShardPolicy {
 
     /// The egress buckets for a new subscriber connection, when egress limits are set.
     pub fn egress_limiter(&self, now: Instant) -> Option<EgressLimiter> {
-        EgressLimiter::from_config(&self.current().limits, now)
+        self.with_current(|c| EgressLimiter::from_config(&c.limits, now))
     }
 
     /// Move this shard's shares of the cross-shard limits toward its demand.
