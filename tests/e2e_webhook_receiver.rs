@@ -37,15 +37,10 @@ fn hub_signature<M: Mac + hmac::digest::KeyInit>(
     secret: &str,
     body: &[u8],
 ) -> String {
-    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{method}={hex}")
+    format!(
+        "{method}={}",
+        common::hmac_hex::<M>(secret.as_bytes(), body)
+    )
 }
 
 fn hub_signature_256(body: &[u8]) -> String {

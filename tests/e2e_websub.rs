@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::receiver::Receiver;
 use common::{config_file, http_request, Gateway};
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
 use serde_json::Value;
 use sha2::Sha256;
 
@@ -289,15 +289,7 @@ fn resubscribing_renews_the_lease_and_topics_keep_their_own_secrets() {
     let sig = posts[0]["headers"]["x-hub-signature"]
         .as_str()
         .expect("signed");
-    let mut mac =
-        <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(b"secret-b").expect("key");
-    mac.update(b"for beta");
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = common::hmac_hex::<Hmac<Sha256>>(b"secret-b", b"for beta");
     assert_eq!(sig, format!("sha256={hex}"));
 }
 

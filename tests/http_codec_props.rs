@@ -3,6 +3,9 @@
 //! to what was sent), arbitrary bytes never panic and decode the same whole or in pieces, and
 //! query encode -> decode round-trips.
 
+#[path = "support/http_body.rs"]
+mod http_body;
+
 use bytes::BytesMut;
 use proptest::prelude::*;
 use sluicegate::codec::http1::{HttpError, Limits, Method, Request, RequestDecoder};
@@ -106,38 +109,14 @@ fn encode(spec: &Spec, out: &mut Vec<u8>) {
     }
     // After the generated headers, so `matches_spec` can compare those by position.
     out.extend_from_slice(b"Host: h\r\n");
-    match &spec.chunks {
-        None => {
-            out.extend_from_slice(
-                format!("Content-Length: {}\r\n\r\n", spec.body.len()).as_bytes(),
-            );
-            out.extend_from_slice(&spec.body);
+    let upper_hex = spec.upper_hex;
+    http_body::encode_body(out, &spec.body, spec.chunks.as_deref(), spec.trailer, |n| {
+        if upper_hex {
+            format!("{n:X};ext=1\r\n")
+        } else {
+            format!("{n:x}\r\n")
         }
-        Some(sizes) => {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-            let mut rest = &spec.body[..];
-            for size in sizes.iter().cycle() {
-                if rest.is_empty() {
-                    break;
-                }
-                let (chunk, tail) = rest.split_at((*size).min(rest.len()));
-                let line = if spec.upper_hex {
-                    format!("{:X};ext=1\r\n", chunk.len())
-                } else {
-                    format!("{:x}\r\n", chunk.len())
-                };
-                out.extend_from_slice(line.as_bytes());
-                out.extend_from_slice(chunk);
-                out.extend_from_slice(b"\r\n");
-                rest = tail;
-            }
-            out.extend_from_slice(b"0\r\n");
-            if spec.trailer {
-                out.extend_from_slice(b"X-Checksum: abc\r\n");
-            }
-            out.extend_from_slice(b"\r\n");
-        }
-    }
+    });
 }
 
 fn matches_spec(req: &Request, spec: &Spec) -> bool {

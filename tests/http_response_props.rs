@@ -3,6 +3,9 @@
 //! the same status, headers and kept body prefix in any split; arbitrary bytes never panic and
 //! give the same outcome whole or in pieces.
 
+#[path = "support/http_body.rs"]
+mod http_body;
+
 use bytes::BytesMut;
 use proptest::prelude::*;
 use sluicegate::codec::http1::client::{Response, ResponseDecoder, ResponseError};
@@ -84,33 +87,9 @@ fn encode(spec: &Spec, out: &mut Vec<u8>) {
     for (n, v) in &spec.headers {
         out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }
-    match &spec.chunks {
-        None => {
-            out.extend_from_slice(
-                format!("Content-Length: {}\r\n\r\n", spec.body.len()).as_bytes(),
-            );
-            out.extend_from_slice(&spec.body);
-        }
-        Some(sizes) => {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-            let mut rest = &spec.body[..];
-            for size in sizes.iter().cycle() {
-                if rest.is_empty() {
-                    break;
-                }
-                let (chunk, tail) = rest.split_at((*size).min(rest.len()));
-                out.extend_from_slice(format!("{:x};ext=1\r\n", chunk.len()).as_bytes());
-                out.extend_from_slice(chunk);
-                out.extend_from_slice(b"\r\n");
-                rest = tail;
-            }
-            out.extend_from_slice(b"0\r\n");
-            if spec.trailer {
-                out.extend_from_slice(b"X-Checksum: abc\r\n");
-            }
-            out.extend_from_slice(b"\r\n");
-        }
-    }
+    http_body::encode_body(out, &spec.body, spec.chunks.as_deref(), spec.trailer, |n| {
+        format!("{n:x};ext=1\r\n")
+    });
 }
 
 proptest! {

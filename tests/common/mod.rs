@@ -313,3 +313,15 @@ pub fn sha256_hex(text: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// The lower-case hex HMAC (`M`: `Hmac<Sha256>` and kin) of `body` with `key`, as WebSub's
+/// `X-Hub-Signature: sha256=<hex>` carries it.
+pub fn hmac_hex<M: hmac::Mac + hmac::digest::KeyInit>(key: &[u8], body: &[u8]) -> String {
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("any key length");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -83,18 +83,8 @@ pub fn check_bootstrap(config: &KafkaConfig, timeout: Duration) -> Result<(), Ka
             "kafka.bootstrap: no bootstrap brokers configured".to_owned(),
         ));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let unreachable = |reason: String| KafkaError::Unreachable {
-            brokers: config.bootstrap.join(", "),
-            timeout_ms: timeout.as_millis() as u64,
-            reason,
-        };
-        let client = build_client(&config.bootstrap, &config.client_id, timeout)
-            .await
-            .map_err(unreachable)?;
+    with_client(config, timeout, |client| async move {
+        let unreachable = |reason| unreachable(config, timeout, reason);
         let topics = match tokio::time::timeout(timeout, client.list_topics()).await {
             Ok(Ok(topics)) => topics,
             Ok(Err(err)) => return Err(unreachable(describe(&err))),
@@ -111,5 +101,36 @@ pub fn check_bootstrap(config: &KafkaConfig, timeout: Duration) -> Result<(), Ka
             }
         }
         Ok(())
+    })
+}
+
+/// The brokers of `config` did not answer within `timeout`: why.
+pub(crate) fn unreachable(config: &KafkaConfig, timeout: Duration, reason: String) -> KafkaError {
+    KafkaError::Unreachable {
+        brokers: config.bootstrap.join(", "),
+        timeout_ms: timeout.as_millis() as u64,
+        reason,
+    }
+}
+
+/// Run `work` with a client of the bootstrap brokers, on a current-thread runtime of the
+/// calling thread (start-up, before any shard runs).
+pub(crate) fn with_client<T, F, Fut>(
+    config: &KafkaConfig,
+    timeout: Duration,
+    work: F,
+) -> Result<T, KafkaError>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, KafkaError>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = build_client(&config.bootstrap, &config.client_id, timeout)
+            .await
+            .map_err(|reason| unreachable(config, timeout, reason))?;
+        work(client).await
     })
 }

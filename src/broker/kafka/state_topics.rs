@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rskafka::client::error::ProtocolError;
 use rskafka::client::partition::{OffsetAt, UnknownTopicHandling};
 
-use super::connect::{build_client, describe};
+use super::connect::{describe, unreachable, with_client};
 use super::state::answer_within;
 use super::KafkaError;
 use crate::config::KafkaConfig;
@@ -20,19 +20,9 @@ const STATE_PARTITIONS: i32 = 1;
 /// partition.
 pub fn load(config: &KafkaConfig, topics: &[&str]) -> Result<Vec<Bytes>, KafkaError> {
     let timeout = Duration::from_millis(config.request_timeout_ms);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let unreachable = |reason: String| KafkaError::Unreachable {
-            brokers: config.bootstrap.join(", "),
-            timeout_ms: timeout.as_millis() as u64,
-            reason,
-        };
+    with_client(config, timeout, |client| async move {
+        let unreachable = |reason| unreachable(config, timeout, reason);
         let broker = |context: String| move |reason: String| KafkaError::Broker { context, reason };
-        let client = build_client(&config.bootstrap, &config.client_id, timeout)
-            .await
-            .map_err(unreachable)?;
         let listed = answer_within(timeout, "metadata", client.list_topics())
             .await
             .map_err(|e| unreachable(e.describe()))?;
