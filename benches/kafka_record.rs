@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sluicegate::internals::broker::kafka::{EventTypeRule, KafkaRecord};
+use sluicegate::internals::broker::kafka::{EventTypeRule, LogRecord};
 use sluicegate::internals::broker::Framer;
 use sluicegate::internals::broker::{EventMeta, PartitionKey};
 
-fn record(value: &str, with_header: bool) -> KafkaRecord {
-    KafkaRecord {
+fn record(value: &str, with_header: bool) -> LogRecord {
+    LogRecord {
         topic: Arc::from("orders"),
         partition: 0,
         offset: 42,

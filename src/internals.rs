@@ -21,9 +21,10 @@ pub mod broker {
 
     /// The Kafka broker plane, driven directly by `tests/kafka_plane.rs`.
     pub mod kafka {
-        pub use crate::broker::kafka::{
-            check_bootstrap, owner_of, BrokerState, EventTypeRule, FetchError, KafkaError,
-            KafkaPlane, KafkaRecord, PlaneCommand, PlaneEvent, ProduceError, ProduceRecord,
+        pub use crate::broker::kafka::{check_bootstrap, owner_of, spawn_plane, KafkaError};
+        pub use crate::broker::plane::{
+            BrokerPlane, BrokerState, EventTypeRule, FetchError, LogRecord, PlaneCommand,
+            PlaneEvent, ProduceError, ProduceRecord,
         };
     }
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use sluicegate::config::KafkaConfig;
 use sluicegate::internals::broker::kafka::{
-    check_bootstrap, owner_of, BrokerState, EventTypeRule, FetchError, KafkaError, KafkaPlane,
-    KafkaRecord, PlaneCommand, PlaneEvent, ProduceError, ProduceRecord,
+    check_bootstrap, owner_of, spawn_plane, BrokerPlane, BrokerState, EventTypeRule, FetchError,
+    KafkaError, LogRecord, PlaneCommand, PlaneEvent, ProduceError, ProduceRecord,
 };
 
 mod common;
@@ -69,16 +69,16 @@ impl Wake for ThreadWaker {
 
 /// A plane plus what it has said so far.
 struct Probe {
-    plane: KafkaPlane,
+    plane: BrokerPlane,
     waker: Waker,
     states: Vec<BrokerState>,
-    records: BTreeMap<(String, i32), Vec<KafkaRecord>>,
+    records: BTreeMap<(String, i32), Vec<LogRecord>>,
     other: Vec<PlaneEvent>,
 }
 
 impl Probe {
     fn spawn(config: &KafkaConfig, shard: usize, shards: usize) -> Self {
-        let (plane, _thread) = KafkaPlane::spawn(config, shard, shards, None).expect("spawn plane");
+        let (plane, _thread) = spawn_plane(config, shard, shards, None).expect("spawn plane");
         Self {
             plane,
             waker: Waker::from(Arc::new(ThreadWaker(std::thread::current()))),
@@ -157,7 +157,7 @@ impl Probe {
             .sum()
     }
 
-    fn got(&self, topic: &str, partition: i32) -> &[KafkaRecord] {
+    fn got(&self, topic: &str, partition: i32) -> &[LogRecord] {
         self.records
             .get(&(topic.to_owned(), partition))
             .map_or(&[], Vec::as_slice)

@@ -13,6 +13,7 @@ pub mod framing;
 pub mod kafka;
 pub mod log;
 pub mod memory;
+pub mod plane;
 pub mod routing;
 pub mod wire;
 

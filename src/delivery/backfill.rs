@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::subscriber::{Gap, SubState, Subscriber, GAP_REASON, PAST_END_REASON};
-use crate::broker::kafka::{FetchError, RecentIds};
+use crate::broker::plane::{FetchError, RecentIds};
 use crate::shard::context::ShardContext;
 
 /// Pause between attempts while the broker is unreachable (the stream keeps its heartbeats).
@@ -21,7 +21,7 @@ const QUEUE_WAIT: Duration = Duration::from_millis(5);
 
 /// Backfill partition `idx` of `sub` from offset `from`.
 pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut from: u64) {
-    let Some(link) = ctx.kafka.as_ref() else {
+    let Some(link) = ctx.broker_link.as_ref() else {
         sub.finish_backfill(idx, true, None);
         return;
     };

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::policy_gate::denied;
 use super::response::Response;
-use crate::broker::kafka::{ProduceRecord, ID_HEADER};
+use crate::broker::plane::{ProduceRecord, ID_HEADER};
 use crate::broker::routing::partition_for_key;
 use crate::broker::{PartitionKey, PublishItem, Refusal};
 use crate::codec::event_id;
@@ -17,8 +17,8 @@ use crate::codec::sse::{validate, SseEvent};
 use crate::codec::topic::{is_reserved, validate_topic};
 use crate::policy::engine::ShardPolicy;
 use crate::policy::principal::{Action, Principal};
+use crate::shard::broker_link::BrokerLink;
 use crate::shard::context::ShardContext;
-use crate::shard::kafka_link::KafkaLink;
 use crate::telemetry::latency::Stage;
 use crate::telemetry::system_events::SystemTopic;
 
@@ -359,7 +359,7 @@ async fn append(ctx: &ShardContext, topic: String, p: Parts) -> Result<Vec<Strin
         headers,
         datas,
     } = p;
-    if let Some(link) = &ctx.kafka {
+    if let Some(link) = &ctx.broker_link {
         return produce_to_kafka(
             ctx,
             link,
@@ -413,11 +413,11 @@ fn passthrough_headers(req: &Request) -> Vec<(String, Bytes)> {
 /// With Kafka: produce the events as one batch and answer once the broker acknowledged. They
 /// reach subscribers through the consume path like any other record. A failure is 503 when
 /// nothing was written and 504 when the outcome is unknown (see
-/// [`crate::broker::kafka::ProduceError::status`]).
+/// [`crate::broker::plane::ProduceError::status`]).
 #[allow(clippy::too_many_arguments)]
 async fn produce_to_kafka(
     ctx: &ShardContext,
-    link: &KafkaLink,
+    link: &BrokerLink,
     topic: String,
     event_type: Option<String>,
     idempotency_key: Option<String>,
@@ -457,7 +457,7 @@ async fn produce_to_kafka(
 }
 
 /// The answer to a request a lower layer refused ([`crate::broker::PublishError`],
-/// [`crate::broker::kafka::ProduceError`], [`crate::shard::kafka_link::TopicUnavailable`]):
+/// [`crate::broker::plane::ProduceError`], [`crate::shard::broker_link::TopicUnavailable`]):
 /// each of those decides its own status and whether a retry may help; this is the one place
 /// that turns that into a response, with `Retry-After` when it does.
 pub(super) fn refusal(why: &impl Refusal) -> Response {

@@ -134,7 +134,7 @@ pub async fn run(
                 }
                 for (idx, from) in refill.backfill {
                     // Read back from the log: Kafka, or the durable embedded log.
-                    if ctx.kafka.is_some() {
+                    if ctx.broker_link.is_some() {
                         glommio::spawn_local(backfill::run(ctx.clone(), sub.clone(), idx, from))
                             .detach();
                     } else {

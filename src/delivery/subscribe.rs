@@ -119,7 +119,7 @@ fn last_event_id(req: &Request) -> Result<Option<String>, Response> {
 pub fn partitions_of(ctx: &ShardContext, topics: &[String]) -> Result<Vec<PartitionKey>, Response> {
     let mut parts = Vec::new();
     for t in topics {
-        let count = match &ctx.kafka {
+        let count = match &ctx.broker_link {
             None => ctx.config().memory_broker.partitions,
             Some(link) => link.partitions(t).map_err(|e| refusal(&e))?,
         };
@@ -162,7 +162,7 @@ pub fn open(
         .map_err(|e| Response::text(400, format!("query: {e}")))?;
     // What this shard's history lacks is read back from the log: Kafka or the durable
     // embedded log.
-    let log_backed = ctx.kafka.is_some() || ctx.durable.is_some();
+    let log_backed = ctx.broker_link.is_some() || ctx.durable.is_some();
     let StartAt {
         start,
         from_live,
@@ -211,7 +211,7 @@ pub fn start_at(
     parts: &[PartitionKey],
     last_id: Option<&str>,
 ) -> Result<StartAt, Response> {
-    let kafka_backed = ctx.kafka.is_some();
+    let kafka_backed = ctx.broker_link.is_some();
     let histories = ctx.histories.borrow();
     // Live start: the shard's head of each partition, or, where it holds nothing yet, the first
     // event that arrives (`from_live`).

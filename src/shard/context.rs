@@ -20,9 +20,9 @@ use crate::delivery::webhook::engine::WebhookEngine;
 use crate::delivery::webhook::model::STATE_TOPIC;
 use crate::delivery::writer::Writer;
 use crate::policy::engine::{Policy, ShardPolicy};
+use crate::shard::broker_link::BrokerLink;
 use crate::shard::commit::DurableLog;
 use crate::shard::event_waiters::EventWaiters;
-use crate::shard::kafka_link::KafkaLink;
 use crate::shard::mesh::{MeshEndpoint, MeshMsg, PublishRequest};
 use crate::shard::replies::Replies;
 use crate::shard::shutdown::{DrainBarrier, GlobalShutdown, LocalShutdown};
@@ -110,8 +110,9 @@ pub struct ShardContext {
     embedded: RefCell<EmbeddedBroker>,
     framer: RefCell<Framer>,
     publish_replies: Replies<Reply>,
-    /// The shard's end of its Kafka broker plane, when Kafka is configured.
-    pub kafka: Option<KafkaLink>,
+    /// The shard's end of its broker plane, when an external log (Kafka, or Redis in broker
+    /// mode) replaces the embedded broker for user topics.
+    pub broker_link: Option<BrokerLink>,
     /// The durable log of the partitions this shard owns (`storage.mode = "durable"`).
     pub durable: Option<DurableLog>,
     /// System events waiting to be published (`shard::system_events`).
@@ -132,7 +133,7 @@ impl ShardContext {
     pub fn new(
         shared: Arc<Shared>,
         mesh: MeshEndpoint,
-        kafka: Option<KafkaLink>,
+        broker_link: Option<BrokerLink>,
         durable: Option<DurableLog>,
     ) -> Self {
         let id = mesh.shard();
@@ -159,7 +160,7 @@ impl ShardContext {
             embedded: RefCell::new(EmbeddedBroker::new(keep_keys)),
             framer: RefCell::new(Framer::new(epoch)),
             publish_replies: Replies::default(),
-            kafka,
+            broker_link,
             durable,
             event_waiters: EventWaiters::default(),
             webhooks: std::cell::OnceCell::new(),

@@ -8,12 +8,13 @@ use futures_lite::future::or;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
+use super::broker_link::{self, BrokerLink};
 use super::context::{ShardContext, Shared};
-use super::kafka_link::{self, KafkaLink};
 use super::mesh::{build_mesh, Doorbell, MeshEndpoint};
 use super::shutdown::GlobalShutdown;
 use crate::broker::durable::recovery::Recovered;
-use crate::broker::kafka::{check_bootstrap, KafkaError, KafkaPlane};
+use crate::broker::kafka::{check_bootstrap, spawn_plane, KafkaError};
+use crate::broker::plane::BrokerPlane;
 use crate::config::Config;
 use crate::delivery::hooks::Plugins;
 use crate::delivery::listener::accept_loop;
@@ -91,7 +92,7 @@ impl Gateway {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64)
         };
-        let mut planes: Vec<Option<KafkaPlane>> = Vec::with_capacity(shards);
+        let mut planes: Vec<Option<BrokerPlane>> = Vec::with_capacity(shards);
         let mut kafka_state = None;
         if config.kafka.enabled() {
             // A broker that is down is an outage, not a configuration error: serve clients and
@@ -109,7 +110,7 @@ impl Gateway {
             }
             for shard in 0..shards {
                 let cpu = cpus[shard % cpus.len()];
-                let (plane, _thread) = KafkaPlane::spawn(&config.kafka, shard, shards, Some(cpu))?;
+                let (plane, _thread) = spawn_plane(&config.kafka, shard, shards, Some(cpu))?;
                 planes.push(Some(plane));
             }
         } else {
@@ -297,7 +298,7 @@ struct Restore {
 async fn shard_main(
     shared: Arc<Shared>,
     endpoint: MeshEndpoint,
-    plane: Option<KafkaPlane>,
+    plane: Option<BrokerPlane>,
     restore: Option<Restore>,
     kafka_state: Option<Arc<Vec<bytes::Bytes>>>,
     ready: mpsc::Sender<Result<usize, PoolError>>,
@@ -305,7 +306,7 @@ async fn shard_main(
     let shard = endpoint.shard();
     let shards = endpoint.shards();
     let addr = shared.config.server.listen;
-    let link = plane.map(|p| KafkaLink::new(p, &shared.config.kafka));
+    let link = plane.map(|p| BrokerLink::new(p, &shared.config.kafka));
     let durable = restore.as_ref().map(|r| {
         super::storage::durable_for_shard(&shared.config, &r.root, shard, shards, &r.recovered)
     });
@@ -384,8 +385,8 @@ async fn shard_main(
         writer_ctx.writer.run(metrics, latency).await
     })
     .detach();
-    if ctx.kafka.is_some() {
-        glommio::spawn_local(kafka_link::run(ctx.clone())).detach();
+    if ctx.broker_link.is_some() {
+        glommio::spawn_local(broker_link::run(ctx.clone())).detach();
     }
     if ctx.shared.policy.has_shared_limits() {
         glommio::spawn_local(rebalance_loop(ctx.clone())).detach();

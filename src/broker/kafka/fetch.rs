@@ -15,18 +15,18 @@ use rskafka::record::RecordAndOffset;
 use crate::config::StartPosition;
 
 use super::connect::build_client;
-use super::events::{FetchError, Fetched, PlaneEvent};
-use super::record::{KafkaRecord, ID_HEADER};
 use super::state::{answer_within, Inner, RequestError};
+use crate::broker::plane::events::{FetchError, Fetched, PlaneEvent};
+use crate::broker::plane::record::{LogRecord, ID_HEADER};
 
 /// An empty fetch that came back sooner than this did not long-poll (a broker that ignores
 /// `max_wait_ms`, or only control batches); pause briefly so the loop cannot spin.
 const MIN_EMPTY_FETCH: Duration = Duration::from_millis(5);
 const EMPTY_FETCH_PAUSE: Duration = Duration::from_millis(50);
 
-pub(crate) fn to_record(topic: &Arc<str>, partition: i32, r: RecordAndOffset) -> KafkaRecord {
+pub(crate) fn to_record(topic: &Arc<str>, partition: i32, r: RecordAndOffset) -> LogRecord {
     let record = r.record;
-    KafkaRecord {
+    LogRecord {
         topic: Arc::clone(topic),
         partition,
         offset: r.offset,
@@ -137,7 +137,7 @@ async fn fetch_once(
         Err(err) => return on_error(topic, partition, &err),
     };
     // rskafka already drops records below `offset` from a batch that starts earlier.
-    let records: Vec<KafkaRecord> = records
+    let records: Vec<LogRecord> = records
         .into_iter()
         .filter(|r| r.offset >= offset)
         .map(|r| to_record(topic, partition, r))
@@ -386,7 +386,7 @@ async fn read_back(
             .map_err(fetch_error)?;
         return Err(FetchError::OffsetOutOfRange { earliest, latest });
     }
-    let records: Vec<KafkaRecord> = records
+    let records: Vec<LogRecord> = records
         .into_iter()
         .filter(|r| r.offset >= offset)
         .map(|r| to_record(topic, partition, r))

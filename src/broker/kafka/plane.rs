@@ -1,163 +1,32 @@
-//! [`KafkaPlane`]: the shard's handle on its broker thread (two rtrb rings and the wakeups),
-//! and [`KafkaPlane::spawn`], which starts that thread with a tokio current-thread runtime.
-
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::task::Waker;
+//! [`spawn_plane`]: a shard's Kafka plane, the generic plane thread running the Kafka worker.
 use std::thread::JoinHandle;
 
+use crate::broker::plane::{handle, BrokerPlane};
 use crate::config::KafkaConfig;
 
-use super::events::{PlaneCommand, PlaneEvent};
 use super::settings::Settings;
-use super::sink::{EventSink, Shared};
 use super::worker::Worker;
 use super::KafkaError;
 
-/// The shard side of a broker plane. It lives on the shard (one owner; not `Sync`) and never
-/// blocks: events are popped, commands pushed, and the shard's task sleeps on the waker set
-/// with [`KafkaPlane::set_waker`]. Dropping it stops the plane.
-pub struct KafkaPlane {
-    events: rtrb::Consumer<PlaneEvent>,
-    commands: rtrb::Producer<PlaneCommand>,
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for KafkaPlane {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaPlane")
-            .field("pending_events", &self.events.slots())
-            .finish_non_exhaustive()
-    }
-}
-
-impl KafkaPlane {
-    /// Start the broker plane of `shard` (of `shards`): a thread, pinned to `cpu` when given,
-    /// running a tokio current-thread runtime that connects (retrying with backoff for as long
-    /// as it takes), fetches the partitions this shard owns and serves commands.
-    ///
-    /// Errors only when the configuration is unusable or the thread/runtime cannot be
-    /// created; an unreachable broker is not an error here (see `check_bootstrap`).
-    pub fn spawn(
-        config: &KafkaConfig,
-        shard: usize,
-        shards: usize,
-        cpu: Option<usize>,
-    ) -> Result<(KafkaPlane, JoinHandle<()>), KafkaError> {
-        let settings = Settings::from_config(config, shard, shards.max(1))?;
-        let capacity = config.ring_capacity.max(16);
-        let (event_tx, event_rx) = rtrb::RingBuffer::new(capacity);
-        let (command_tx, command_rx) = rtrb::RingBuffer::new(capacity);
-        let shared = Arc::new(Shared::default());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let sink = EventSink::new(event_tx, Arc::clone(&shared));
-        let worker_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("kafka-{shard}"))
-            .spawn(move || {
-                if let Some(cpu) = cpu {
-                    if let Err(err) = pin_to_cpu(cpu) {
-                        tracing::warn!(shard, cpu, %err, "kafka plane: cannot pin to CPU; running unpinned");
-                    }
-                }
-                let local = tokio::task::LocalSet::new();
-                let worker = Worker::new(settings, sink, command_rx, worker_shared);
-                local.block_on(&runtime, worker.run());
-            })?;
-        let plane = KafkaPlane {
-            events: event_rx,
-            commands: command_tx,
-            shared,
-        };
-        Ok((plane, thread))
-    }
-
-    /// The next event, if one is waiting.
-    pub fn try_recv(&mut self) -> Option<PlaneEvent> {
-        let event = self.events.pop().ok()?;
-        self.after_pop();
-        Some(event)
-    }
-
-    /// Move up to `max` waiting events into `out`; returns how many.
-    pub fn drain_into(&mut self, out: &mut Vec<PlaneEvent>, max: usize) -> usize {
-        let mut moved = 0;
-        while moved < max {
-            match self.events.pop() {
-                Ok(event) => {
-                    out.push(event);
-                    moved += 1;
-                }
-                Err(_) => break,
-            }
-        }
-        if moved > 0 {
-            self.after_pop();
-        }
-        moved
-    }
-
-    /// Push a command; a full ring gives it back (the caller decides: retry later, or 503).
-    pub fn send(&mut self, command: PlaneCommand) -> Result<(), PlaneCommand> {
-        match self.commands.push(command) {
-            Ok(()) => {
-                self.shared.commands.notify_one();
-                Ok(())
-            }
-            Err(rtrb::PushError::Full(command)) => Err(command),
-        }
-    }
-
-    /// Wake `waker` when the next event arrives. Register, then check [`KafkaPlane::try_recv`]
-    /// once more before sleeping (an event pushed in between has already woken the old one).
-    pub fn set_waker(&self, waker: &Waker) {
-        self.shared.shard_waker.register(waker);
-    }
-
-    /// True once the plane thread has ended and every event it sent has been read.
-    pub fn is_finished(&self) -> bool {
-        self.events.is_abandoned() && self.events.is_empty()
-    }
-
-    /// The plane waits on a full ring; tell it there is room.
-    fn after_pop(&self) {
-        if self.shared.wants_space.load(Ordering::Acquire)
-            && self.shared.wants_space.swap(false, Ordering::AcqRel)
-        {
-            self.shared.space.notify_waiters();
-        }
-    }
-}
-
-impl Drop for KafkaPlane {
-    fn drop(&mut self) {
-        self.shared.begin_shutdown();
-    }
-}
-
-/// Pin the calling thread to `cpu`. The one unsafe call of the plane: `sched_setaffinity`
-/// has no safe wrapper in the crates we use.
-#[allow(unsafe_code)]
-fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
-    // cpu_set_t is a fixed bit array of CPU_SETSIZE bits; CPU_SET past it would index out of
-    // bounds, so refuse first.
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
-    }
-    // SAFETY: cpu_set_t is plain data for which all-zero is the empty set; CPU_ZERO/CPU_SET
-    // only write inside it (cpu < CPU_SETSIZE checked above); sched_setaffinity(0, ...)
-    // reads `size_of::<cpu_set_t>()` bytes from a valid reference and affects this thread.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_ZERO(&mut set);
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+/// Start the Kafka plane of `shard` (of `shards`): a thread, pinned to `cpu` when given, that
+/// connects (retrying with backoff for as long as it takes), fetches the partitions this shard
+/// owns and serves commands.
+///
+/// Errors only when the configuration is unusable or the thread/runtime cannot be created; an
+/// unreachable broker is not an error here (see `check_bootstrap`).
+pub fn spawn_plane(
+    config: &KafkaConfig,
+    shard: usize,
+    shards: usize,
+    cpu: Option<usize>,
+) -> Result<(BrokerPlane, JoinHandle<()>), KafkaError> {
+    let settings = Settings::from_config(config, shard, shards.max(1))?;
+    let spawned = handle::spawn(
+        format!("kafka-{shard}"),
+        shard,
+        cpu,
+        config.ring_capacity,
+        move |sink, commands, shared| Worker::new(settings, sink, commands, shared).run(),
+    )?;
+    Ok(spawned)
 }

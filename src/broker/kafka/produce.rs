@@ -15,9 +15,9 @@ use rskafka::record::Record;
 
 use crate::broker::routing::partition_for_key;
 
-use super::events::{PlaneEvent, ProduceError, ProduceRecord, Produced};
-use super::record::ID_HEADER;
 use super::state::{Inner, RequestError};
+use crate::broker::plane::events::{PlaneEvent, ProduceError, ProduceRecord, Produced};
+use crate::broker::plane::record::ID_HEADER;
 
 pub(crate) async fn run(
     inner: Rc<Inner>,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::config::{KafkaConfig, StartPosition};
 
-use super::backoff::Backoff;
 use super::KafkaError;
+use crate::broker::plane::backoff::Backoff;
 
 /// `[kafka]` converted once into the types the protocol wants.
 #[derive(Clone, Debug)]

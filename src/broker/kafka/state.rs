@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 
 use super::connect::{describe, is_transport, protocol_error};
 use super::settings::Settings;
-use super::sink::{EventSink, Shared};
+use crate::broker::plane::sink::{EventSink, Shared};
 
 /// The connection state every task can watch. `generation` counts successful connects.
 #[derive(Clone, Debug, Default)]

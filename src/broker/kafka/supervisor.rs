@@ -14,9 +14,9 @@ use crate::config::StartPosition;
 
 use super::assign::owner_of;
 use super::connect::build_client;
-use super::events::{BrokerState, PlaneEvent};
 use super::fetch;
 use super::state::{answer_within, Inner, RequestError};
+use crate::broker::plane::events::{BrokerState, PlaneEvent};
 
 /// Connect, serve until a task reports a failure, mark down, reconnect: forever.
 pub(crate) async fn supervise(inner: Rc<Inner>) {

@@ -4,12 +4,12 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::events::PlaneCommand;
 use super::settings::Settings;
-use super::sink::{EventSink, Shared};
 use super::state::Inner;
 use super::supervisor::supervise;
 use super::{fetch, produce};
+use crate::broker::plane::events::PlaneCommand;
+use crate::broker::plane::sink::{EventSink, Shared};
 
 pub(crate) struct Worker {
     inner: Rc<Inner>,

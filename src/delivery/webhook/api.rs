@@ -253,7 +253,7 @@ fn check_topics(ctx: &ShardContext, topics: &[String]) -> Result<(), Response> {
             return Err(Response::text(400, format!("topic `{t}` is named twice")));
         }
     }
-    if let Some(link) = &ctx.kafka {
+    if let Some(link) = &ctx.broker_link {
         for t in topics.iter().filter(|t| !is_reserved(t)) {
             link.partitions(t).map_err(|e| refusal(&e))?;
         }

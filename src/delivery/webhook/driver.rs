@@ -134,7 +134,7 @@ impl Driver {
 /// Partitions of `topic` when known: Kafka's count for a Kafka topic (`None` until the
 /// plane has its metadata), the embedded broker's otherwise (the gateway's own topics always).
 pub fn known_partitions(ctx: &ShardContext, topic: &str) -> Option<u32> {
-    match &ctx.kafka {
+    match &ctx.broker_link {
         Some(link) if !crate::codec::topic::is_reserved(topic) => link.partitions(topic).ok(),
         _ => Some(ctx.config().memory_broker.partitions.max(1)),
     }

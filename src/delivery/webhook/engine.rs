@@ -22,7 +22,7 @@ use super::model::{
     PROGRESS_TOPIC, STATE_TOPIC,
 };
 use super::table::{Change, Entry, Table};
-use crate::broker::kafka::ProduceRecord;
+use crate::broker::plane::ProduceRecord;
 use crate::broker::routing::{partition_for_key, shard_for};
 use crate::broker::{FramedEvent, PartitionKey, PublishError, PublishItem};
 use crate::codec::http1::client::Response as HttpResponse;
@@ -314,7 +314,7 @@ impl WebhookEngine {
         ctx: &ShardContext,
         record: &StateRecord,
     ) -> Result<(), PublishError> {
-        if ctx.kafka.is_some() {
+        if ctx.config().kafka.enabled() {
             let (state, _) = ctx.config().webhooks.kafka_state_topics();
             self.store_in_kafka(ctx, &state, std::slice::from_ref(record))
                 .await?;
@@ -329,7 +329,7 @@ impl WebhookEngine {
         topic: &str,
         records: &[StateRecord],
     ) -> Result<(), PublishError> {
-        let Some(link) = &ctx.kafka else {
+        let Some(link) = &ctx.broker_link else {
             return Ok(());
         };
         let produce = records
@@ -547,7 +547,7 @@ impl WebhookEngine {
     /// Write progress or checkpoint records to `topic`, one publish per partition (with Kafka,
     /// one produce to Kafka's topic: nobody reads them live, only the next start).
     async fn write_batch(&self, ctx: &ShardContext, topic: &str, records: &[StateRecord]) {
-        if ctx.kafka.is_some() {
+        if ctx.config().kafka.enabled() {
             if records.is_empty() {
                 return;
             }

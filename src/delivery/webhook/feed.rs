@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::broker::durable::data_dir::partition_dir;
 use crate::broker::durable::{publish_item, reader};
-use crate::broker::kafka::FetchError;
+use crate::broker::plane::FetchError;
 use crate::broker::{FramedEvent, PartitionKey};
 use crate::codec::topic::is_reserved;
 use crate::shard::context::ShardContext;
@@ -76,7 +76,11 @@ impl PartitionFeed {
                 .borrow()
                 .get(&self.key)
                 .map(|h| (h.oldest(), h.since(self.next).next().cloned()));
-            if let Some(link) = ctx.kafka.as_ref().filter(|_| !is_reserved(&self.key.topic)) {
+            if let Some(link) = ctx
+                .broker_link
+                .as_ref()
+                .filter(|_| !is_reserved(&self.key.topic))
+            {
                 match found {
                     Some((oldest, event)) if self.next >= oldest => {
                         let event = event?;
@@ -166,7 +170,7 @@ impl PartitionFeed {
     async fn fetch_kafka(
         &mut self,
         ctx: &ShardContext,
-        link: &crate::shard::kafka_link::KafkaLink,
+        link: &crate::shard::broker_link::BrokerLink,
         until: Option<u64>,
     ) -> KafkaRead {
         let until = until.unwrap_or(u64::MAX);

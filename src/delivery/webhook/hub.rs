@@ -52,7 +52,7 @@ pub async fn handle(ctx: &Rc<ShardContext>, req: &Request) -> Response {
         Ok(t) => t,
         Err(refused) => return refused,
     };
-    if let Some(link) = ctx.kafka.as_ref().filter(|_| !is_reserved(&topic)) {
+    if let Some(link) = ctx.broker_link.as_ref().filter(|_| !is_reserved(&topic)) {
         if let Err(e) = link.partitions(&topic) {
             return refusal(&e);
         }

@@ -16,7 +16,7 @@ pub const ID_HEADER: &str = "sluicegate-id";
 
 /// One Kafka record with its place in the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KafkaRecord {
+pub struct LogRecord {
     pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
@@ -30,7 +30,7 @@ pub struct KafkaRecord {
     pub value: Bytes,
 }
 
-impl KafkaRecord {
+impl LogRecord {
     /// The publisher's idempotency key, when the record carries one.
     pub fn idempotency_key(&self) -> Option<&Bytes> {
         self.header(ID_HEADER).filter(|v| !v.is_empty())
@@ -66,7 +66,7 @@ impl EventTypeRule {
 
     /// The record's event type, or `None` when no configured source gives a usable one
     /// (absent, not UTF-8, empty, or containing a line break, which would break SSE framing).
-    pub fn event_type<'r>(&self, record: &'r KafkaRecord) -> Option<Cow<'r, str>> {
+    pub fn event_type<'r>(&self, record: &'r LogRecord) -> Option<Cow<'r, str>> {
         if let Some(name) = self.header.as_deref() {
             if let Some(found) = record.header(name).and_then(|v| usable(v)) {
                 return Some(Cow::Borrowed(found));
@@ -100,8 +100,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn record(headers: &[(&str, &[u8])], value: &[u8]) -> KafkaRecord {
-        KafkaRecord {
+    fn record(headers: &[(&str, &[u8])], value: &[u8]) -> LogRecord {
+        LogRecord {
             topic: Arc::from("t"),
             partition: 0,
             offset: 7,

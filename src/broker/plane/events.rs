@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::record::KafkaRecord;
+use super::record::LogRecord;
 use crate::broker::Refusal;
 
 /// What the plane tells its shard.
@@ -14,7 +14,7 @@ pub enum PlaneEvent {
     Records {
         topic: Arc<str>,
         partition: i32,
-        records: Vec<KafkaRecord>,
+        records: Vec<LogRecord>,
         /// The partition's next offset to be written, as of this fetch.
         high_watermark: i64,
     },
@@ -63,7 +63,7 @@ pub enum BrokerState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fetched {
     /// From the asked offset on, in order; empty when the partition has nothing there yet.
-    pub records: Vec<KafkaRecord>,
+    pub records: Vec<LogRecord>,
     /// The partition's next offset to be written: the client is caught up when it has read
     /// up to here.
     pub high_watermark: i64,

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use super::context::ShardContext;
 use super::replies::Replies;
 use crate::broker::framing::Framer;
-use crate::broker::kafka::{
-    BrokerState, EventTypeRule, FetchError, Fetched, KafkaPlane, KafkaRecord, PlaneCommand,
+use crate::broker::plane::{
+    BrokerPlane, BrokerState, EventTypeRule, FetchError, Fetched, LogRecord, PlaneCommand,
     PlaneEvent, ProduceError, ProduceRecord, Produced, RecentIds,
 };
 use crate::broker::Refusal;
@@ -24,8 +24,8 @@ type ProduceReply = Result<Vec<Produced>, ProduceError>;
 type FetchReply = Result<Fetched, FetchError>;
 
 /// Shard-side state of the Kafka plane.
-pub struct KafkaLink {
-    plane: RefCell<KafkaPlane>,
+pub struct BrokerLink {
+    plane: RefCell<BrokerPlane>,
     rule: EventTypeRule,
     /// The record header the event type of a publish is written to ("" = none).
     type_header: String,
@@ -76,8 +76,8 @@ impl Refusal for TopicUnavailable {
     }
 }
 
-impl KafkaLink {
-    pub fn new(plane: KafkaPlane, config: &KafkaConfig) -> Self {
+impl BrokerLink {
+    pub fn new(plane: BrokerPlane, config: &KafkaConfig) -> Self {
         Self {
             plane: RefCell::new(plane),
             rule: EventTypeRule::new(&config.event_type_header, &config.event_type_field),
@@ -130,7 +130,7 @@ impl KafkaLink {
 
     /// Frame one record as an event of its partition; `None` when its value is not UTF-8 (SSE
     /// carries text only).
-    fn frame_record(&self, framer: &mut Framer, record: &KafkaRecord) -> Option<FramedEvent> {
+    fn frame_record(&self, framer: &mut Framer, record: &LogRecord) -> Option<FramedEvent> {
         let partition = u32::try_from(record.partition).ok()?;
         let offset = u64::try_from(record.offset).ok()?;
         let key = PartitionKey {
@@ -145,7 +145,7 @@ impl KafkaLink {
         framer.frame_data(&key, offset, &record.value, meta).ok()
     }
 
-    fn skipped(&self, ctx: &ShardContext, record: &KafkaRecord) {
+    fn skipped(&self, ctx: &ShardContext, record: &LogRecord) {
         ShardMetrics::add(&ctx.metrics().kafka_records_skipped_total, 1);
         if !self.skipped_logged.replace(true) {
             tracing::warn!(
@@ -159,7 +159,7 @@ impl KafkaLink {
     /// True when `record` repeats an idempotency key seen recently in its partition: the
     /// owner does not deliver it (the first copy was delivered). Every record with a key
     /// passes through here once, in offset order, so the window is what this shard has read.
-    fn is_repeat(&self, ctx: &ShardContext, record: &KafkaRecord) -> bool {
+    fn is_repeat(&self, ctx: &ShardContext, record: &LogRecord) -> bool {
         let Some(id) = record.idempotency_key() else {
             return false;
         };
@@ -205,7 +205,7 @@ impl KafkaLink {
     pub fn frame_for_backfill(
         &self,
         ctx: &ShardContext,
-        record: &KafkaRecord,
+        record: &LogRecord,
     ) -> Option<Rc<FramedEvent>> {
         let framed = self.frame_record(&mut ctx.framer(), record);
         if framed.is_none() {
@@ -288,7 +288,7 @@ impl KafkaLink {
 
 /// Drain the plane's events into the shard until shutdown; sleeps on the plane's waker.
 pub async fn run(ctx: Rc<ShardContext>) {
-    let Some(link) = ctx.kafka.as_ref() else {
+    let Some(link) = ctx.broker_link.as_ref() else {
         return;
     };
     let mut batch = Vec::with_capacity(256);
@@ -328,7 +328,7 @@ pub async fn run(ctx: Rc<ShardContext>) {
     }
 }
 
-fn handle(ctx: &ShardContext, link: &KafkaLink, event: PlaneEvent) {
+fn handle(ctx: &ShardContext, link: &BrokerLink, event: PlaneEvent) {
     match event {
         PlaneEvent::Records { records, .. } => {
             for record in &records {
