@@ -22,6 +22,7 @@ fn record(value: &str, with_header: bool) -> LogRecord {
             Vec::new()
         },
         value: Bytes::copy_from_slice(value.as_bytes()),
+        event_type: None,
     }
 }
 

@@ -56,6 +56,8 @@ fn main() -> ExitCode {
     let shards = config.effective_shards();
     let broker = if config.kafka.enabled() {
         format!("kafka {}", config.kafka.bootstrap.join(","))
+    } else if config.redis.is_broker() {
+        format!("redis streams {}", config.redis.display_url())
     } else if config.storage.durable() {
         format!(
             "embedded, durable in {} (fsync {:?})",

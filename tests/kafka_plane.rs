@@ -360,6 +360,7 @@ fn produced_records_are_acknowledged_and_come_back_through_the_consume_path() {
             headers: vec![("ce_type".to_owned(), Bytes::from("made.here"))],
             value: Bytes::from(format!("produced-{i}")),
             id: None,
+            event_type: None,
         })
         .collect();
     let command = PlaneCommand::Produce {

@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod log;
 pub mod memory;
 pub mod plane;
+pub mod redis;
 pub mod routing;
 pub mod wire;
 

@@ -47,9 +47,11 @@ mod hooks_model;
 mod model;
 mod overrides;
 mod policy_model;
+mod redis_model;
 mod storage_model;
 mod validate;
 mod validate_policy;
+mod validate_redis;
 mod validate_webhooks;
 mod webhook_model;
 
@@ -68,6 +70,7 @@ pub use overrides::ENV_PREFIX;
 pub use policy_model::{
     AnonymousMode, ApiKeyConfig, AuthConfig, EgressMode, JwtKeyConfig, LimitsConfig, Rate,
 };
+pub use redis_model::{RedisConfig, RedisMode, SinkOverflow};
 pub use storage_model::{FsyncPolicy, StorageConfig, StorageMode, TopicRetention};
 pub use validate::{online_cpus, MAX_PARTITIONS, MAX_SHARDS, MIN_RING_CAPACITY};
 pub use webhook_model::{ReceiverConfig, SignatureScheme, WebhooksConfig};

@@ -10,6 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use super::events_model::SystemEventsConfig;
 use super::hooks_model::HooksConfig;
 use super::policy_model::{AuthConfig, LimitsConfig};
+use super::redis_model::RedisConfig;
 use super::storage_model::StorageConfig;
 use super::webhook_model::WebhooksConfig;
 
@@ -38,6 +39,9 @@ pub struct Config {
     pub log: LogConfig,
     /// `[kafka]`: the Kafka source and sink; off while `bootstrap` is empty.
     pub kafka: KafkaConfig,
+    /// `[redis]`: Redis Streams as a mirror (sink) or the log (broker); off while `url` is
+    /// empty.
+    pub redis: RedisConfig,
     /// `[auth]`: credentials and what anonymous requests may do.
     pub auth: AuthConfig,
     /// `[limits]`: rate limits (token buckets) and admission.

@@ -199,7 +199,7 @@ fn unknown_section_lists_sections() {
     assert_eq!(
         err,
         "config: unknown key `sse2` (from --set); expected one of auth, hooks, http, kafka, limits, log, \
-         memory_broker, mesh, server, sse, storage, system_events, webhooks, ws"
+         memory_broker, mesh, redis, server, sse, storage, system_events, webhooks, ws"
     );
 }
 

@@ -119,6 +119,7 @@ impl Config {
         self.validate_policy()?;
         self.validate_storage()?;
         self.validate_webhooks()?;
+        self.validate_redis()?;
         self.validate_kafka()
     }
 

@@ -360,7 +360,7 @@ async fn append(ctx: &ShardContext, topic: String, p: Parts) -> Result<Vec<Strin
         datas,
     } = p;
     if let Some(link) = &ctx.broker_link {
-        return produce_to_kafka(
+        return produce_to_log(
             ctx,
             link,
             topic,
@@ -410,12 +410,12 @@ fn passthrough_headers(req: &Request) -> Vec<(String, Bytes)> {
         .collect()
 }
 
-/// With Kafka: produce the events as one batch and answer once the broker acknowledged. They
+/// With Kafka (or Redis in broker mode): produce the events as one batch and answer once the broker acknowledged. They
 /// reach subscribers through the consume path like any other record. A failure is 503 when
 /// nothing was written and 504 when the outcome is unknown (see
 /// [`crate::broker::plane::ProduceError::status`]).
 #[allow(clippy::too_many_arguments)]
-async fn produce_to_kafka(
+async fn produce_to_log(
     ctx: &ShardContext,
     link: &BrokerLink,
     topic: String,
@@ -435,6 +435,7 @@ async fn produce_to_kafka(
         ));
     }
     let headers = link.publish_headers(event_type.as_deref(), &extra);
+    let event_type = event_type.map(|t| Bytes::from(t.into_bytes()));
     let key = key.map(|k| Bytes::from(k.into_bytes()));
     // Batches refuse `id` before this point, so an id belongs to exactly one record.
     let id = idempotency_key.map(|k| Bytes::from(k.into_bytes()));
@@ -445,6 +446,7 @@ async fn produce_to_kafka(
             headers: headers.clone(),
             value,
             id: id.clone(),
+            event_type: event_type.clone(),
         })
         .collect();
     match link.produce(topic.into(), records).await {

@@ -17,8 +17,65 @@ use crate::broker::plane::{
 };
 use crate::broker::Refusal;
 use crate::broker::{shared_headers, EventMeta, FramedEvent, PartitionKey};
-use crate::config::KafkaConfig;
+use crate::config::{KafkaConfig, RedisConfig};
 use crate::telemetry::ShardMetrics;
+use std::sync::atomic::AtomicU64;
+
+/// Picks one of a shard's metrics, so the link counts into the log's own names.
+type MetricOf = fn(&ShardMetrics) -> &AtomicU64;
+
+/// What the link needs to know of the log behind it (`[kafka]` or `[redis]` broker mode).
+pub struct LinkSettings {
+    /// "kafka" or "redis", in messages.
+    pub log: &'static str,
+    /// The config key listing the topics ("kafka.topics", "redis.topics").
+    pub topics_key: &'static str,
+    pub topics: Vec<String>,
+    pub rule: EventTypeRule,
+    pub type_header: String,
+    pub fetch_max_bytes: usize,
+    pub dedup_window: usize,
+    pub skipped: MetricOf,
+    pub duplicates: MetricOf,
+    pub up: MetricOf,
+    pub ready: MetricOf,
+}
+
+impl LinkSettings {
+    pub fn kafka(config: &KafkaConfig) -> Self {
+        Self {
+            log: "kafka",
+            topics_key: "kafka.topics",
+            topics: config.topics.clone(),
+            rule: EventTypeRule::new(&config.event_type_header, &config.event_type_field),
+            type_header: config.event_type_header.clone(),
+            fetch_max_bytes: config.fetch_max_bytes,
+            dedup_window: config.dedup_window,
+            skipped: |m| &m.kafka_records_skipped_total,
+            duplicates: |m| &m.kafka_duplicates_dropped_total,
+            up: |m| &m.kafka_broker_up,
+            ready: |m| &m.kafka_topics_ready,
+        }
+    }
+
+    /// Redis entries keep the event type in their own `type` field (`LogRecord::event_type`),
+    /// so no header rule applies.
+    pub fn redis(config: &RedisConfig) -> Self {
+        Self {
+            log: "redis",
+            topics_key: "redis.topics",
+            topics: config.topics.clone(),
+            rule: EventTypeRule::default(),
+            type_header: String::new(),
+            fetch_max_bytes: usize::MAX,
+            dedup_window: config.dedup_window,
+            skipped: |m| &m.redis_records_skipped_total,
+            duplicates: |m| &m.redis_duplicates_dropped_total,
+            up: |m| &m.redis_broker_up,
+            ready: |m| &m.redis_topics_ready,
+        }
+    }
+}
 
 type ProduceReply = Result<Vec<Produced>, ProduceError>;
 type FetchReply = Result<Fetched, FetchError>;
@@ -26,6 +83,12 @@ type FetchReply = Result<Fetched, FetchError>;
 /// Shard-side state of the Kafka plane.
 pub struct BrokerLink {
     plane: RefCell<BrokerPlane>,
+    log: &'static str,
+    topics_key: &'static str,
+    skipped_metric: MetricOf,
+    duplicates_metric: MetricOf,
+    up_metric: MetricOf,
+    ready_metric: MetricOf,
     rule: EventTypeRule,
     /// The record header the event type of a publish is written to ("" = none).
     type_header: String,
@@ -49,9 +112,9 @@ pub struct BrokerLink {
 /// number: the shard layer names no response type, `delivery` maps it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TopicUnavailable {
-    /// Not in `kafka.topics`.
-    #[error("topic `{topic}` is not one of kafka.topics")]
-    NotConfigured { topic: String },
+    /// Not in `kafka.topics` (or `redis.topics`, named by `key`).
+    #[error("topic `{topic}` is not one of {key}")]
+    NotConfigured { topic: String, key: &'static str },
     /// Configured, but its partitions are not known (yet): the broker is unreachable, the
     /// topic does not exist, or discovery has not finished.
     #[error("topic `{topic}` is not available yet: {reason}")]
@@ -77,11 +140,17 @@ impl Refusal for TopicUnavailable {
 }
 
 impl BrokerLink {
-    pub fn new(plane: BrokerPlane, config: &KafkaConfig) -> Self {
+    pub fn new(plane: BrokerPlane, config: LinkSettings) -> Self {
         Self {
             plane: RefCell::new(plane),
-            rule: EventTypeRule::new(&config.event_type_header, &config.event_type_field),
-            type_header: config.event_type_header.clone(),
+            log: config.log,
+            topics_key: config.topics_key,
+            skipped_metric: config.skipped,
+            duplicates_metric: config.duplicates,
+            up_metric: config.up,
+            ready_metric: config.ready,
+            rule: config.rule,
+            type_header: config.type_header,
             fetch_max_bytes: i32::try_from(config.fetch_max_bytes).unwrap_or(i32::MAX),
             configured: config
                 .topics
@@ -105,6 +174,7 @@ impl BrokerLink {
         if !self.configured.iter().any(|t| &**t == topic) {
             return Err(TopicUnavailable::NotConfigured {
                 topic: topic.to_owned(),
+                key: self.topics_key,
             });
         }
         if let Some(&n) = self.partitions.borrow().get(topic) {
@@ -146,12 +216,13 @@ impl BrokerLink {
     }
 
     fn skipped(&self, ctx: &ShardContext, record: &LogRecord) {
-        ShardMetrics::add(&ctx.metrics().kafka_records_skipped_total, 1);
+        ShardMetrics::add((self.skipped_metric)(ctx.metrics()), 1);
         if !self.skipped_logged.replace(true) {
             tracing::warn!(
-                topic = %record.topic, partition = record.partition, offset = record.offset,
-                "kafka record value is not UTF-8 text; SSE cannot carry it, skipped (counted in \
-                 sluicegate_kafka_records_skipped_total; logged once)"
+                log = self.log, topic = %record.topic, partition = record.partition,
+                offset = record.offset,
+                "record value is not UTF-8 text; SSE cannot carry it, skipped (counted in \
+                 sluicegate_{}_records_skipped_total; logged once)", self.log
             );
         }
     }
@@ -175,13 +246,13 @@ impl BrokerLink {
         let Some(first) = first else {
             return false;
         };
-        ShardMetrics::add(&ctx.metrics().kafka_duplicates_dropped_total, 1);
+        ShardMetrics::add((self.duplicates_metric)(ctx.metrics()), 1);
         if !self.duplicate_logged.replace(true) {
             tracing::info!(
-                topic = %record.topic, partition = record.partition, offset = record.offset,
-                first_offset = first,
-                "kafka record repeats an idempotency key (a publisher's retry); not delivered \
-                 (counted in sluicegate_kafka_duplicates_dropped_total; logged once)"
+                log = self.log, topic = %record.topic, partition = record.partition,
+                offset = record.offset, first_offset = first,
+                "record repeats an idempotency key (a publisher's retry); not delivered \
+                 (counted in sluicegate_{}_duplicates_dropped_total; logged once)", self.log
             );
         }
         true
@@ -218,7 +289,7 @@ impl BrokerLink {
         self.plane
             .borrow_mut()
             .send(command)
-            .map_err(|_| "the Kafka plane's command ring is full".to_owned())
+            .map_err(|_| format!("the {} plane's command ring is full", self.log))
     }
 
     /// Produce a batch to `topic` and wait for the broker's acknowledgement.
@@ -353,7 +424,7 @@ fn handle(ctx: &ShardContext, link: &BrokerLink, event: PlaneEvent) {
         PlaneEvent::FetchDone { request_id, result } => link.fetches.complete(request_id, result),
         PlaneEvent::BrokerState(BrokerState::Up) => {
             *link.broker_down.borrow_mut() = None;
-            ShardMetrics::set(&ctx.metrics().kafka_broker_up, 1);
+            ShardMetrics::set((link.up_metric)(ctx.metrics()), 1);
         }
         PlaneEvent::BrokerState(BrokerState::Down { reason }) => {
             // Publishers waiting on a broker that just went away are answered now, not after
@@ -366,7 +437,7 @@ fn handle(ctx: &ShardContext, link: &BrokerLink, event: PlaneEvent) {
                 )))
             });
             *link.broker_down.borrow_mut() = Some(reason);
-            ShardMetrics::set(&ctx.metrics().kafka_broker_up, 0);
+            ShardMetrics::set((link.up_metric)(ctx.metrics()), 0);
         }
         PlaneEvent::Partitions { topic, count, .. } => {
             link.topic_errors.borrow_mut().remove(&topic);
@@ -374,7 +445,7 @@ fn handle(ctx: &ShardContext, link: &BrokerLink, event: PlaneEvent) {
                 .borrow_mut()
                 .insert(topic, u32::try_from(count).unwrap_or(0));
             ShardMetrics::set(
-                &ctx.metrics().kafka_topics_ready,
+                (link.ready_metric)(ctx.metrics()),
                 u64::from(link.is_ready()),
             );
         }
@@ -390,7 +461,10 @@ mod tests {
 
     #[test]
     fn an_unknown_topic_is_404_and_one_not_ready_is_503_with_retry() {
-        let unknown = TopicUnavailable::NotConfigured { topic: "t".into() };
+        let unknown = TopicUnavailable::NotConfigured {
+            topic: "t".into(),
+            key: "kafka.topics",
+        };
         assert_eq!((unknown.status(), unknown.retry_after()), (404, None));
         let waiting = TopicUnavailable::NotReady {
             topic: "t".into(),

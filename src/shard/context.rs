@@ -74,8 +74,15 @@ impl Shared {
                 .metrics
                 .iter()
                 .all(|m| m.kafka_topics_ready.load(Relaxed) == 1);
-        kafka_waiting
-            .then(|| "waiting for the partitions of the configured kafka topics".to_owned())
+        if kafka_waiting {
+            return Some("waiting for the partitions of the configured kafka topics".to_owned());
+        }
+        let redis_waiting = self.config.redis.is_broker()
+            && !self
+                .metrics
+                .iter()
+                .all(|m| m.redis_topics_ready.load(Relaxed) == 1);
+        redis_waiting.then(|| "waiting for every shard to connect to redis".to_owned())
     }
 }
 

@@ -8,7 +8,7 @@ use futures_lite::future::or;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use super::broker_link::{self, BrokerLink};
+use super::broker_link::{self, BrokerLink, LinkSettings};
 use super::context::{ShardContext, Shared};
 use super::mesh::{build_mesh, Doorbell, MeshEndpoint};
 use super::shutdown::GlobalShutdown;
@@ -45,9 +45,12 @@ pub enum PoolError {
     Storage(#[from] crate::broker::durable::StorageError),
     #[error("shard {shard}: {message}")]
     Webhooks { shard: usize, message: String },
+    #[error("redis plane: {0}")]
+    Redis(std::io::Error),
 }
 
-/// The epoch stamped into ids when events come from Kafka.
+/// The epoch stamped into ids when events come from Kafka or Redis (broker mode): their
+/// offsets outlive the process and are the same on every instance.
 pub const KAFKA_EPOCH: u64 = 0;
 
 /// A running gateway: its shared state and the doorbells that wake each shard.
@@ -83,7 +86,7 @@ impl Gateway {
         // Kafka offsets outlive the process, so ids need no incarnation; the durable log's
         // epoch is its identity (kept in its directory); the memory broker's ids carry its
         // start time.
-        let epoch = if config.kafka.enabled() {
+        let epoch = if config.kafka.enabled() || config.redis.is_broker() {
             KAFKA_EPOCH
         } else if let Some(s) = &storage {
             s.dir.identity().epoch
@@ -111,6 +114,20 @@ impl Gateway {
             for shard in 0..shards {
                 let cpu = cpus[shard % cpus.len()];
                 let (plane, _thread) = spawn_plane(&config.kafka, shard, shards, Some(cpu))?;
+                planes.push(Some(plane));
+            }
+        } else if config.redis.is_broker() {
+            // An unreachable Redis is an outage, not a configuration error: the planes
+            // retry, and /readyz says 503 until each has connected.
+            for shard in 0..shards {
+                let cpu = cpus[shard % cpus.len()];
+                let (plane, _thread) = crate::broker::redis::spawn_broker_plane(
+                    &config.redis,
+                    shard,
+                    shards,
+                    Some(cpu),
+                )
+                .map_err(PoolError::Redis)?;
                 planes.push(Some(plane));
             }
         } else {
@@ -306,7 +323,14 @@ async fn shard_main(
     let shard = endpoint.shard();
     let shards = endpoint.shards();
     let addr = shared.config.server.listen;
-    let link = plane.map(|p| BrokerLink::new(p, &shared.config.kafka));
+    let link = plane.map(|p| {
+        let settings = if shared.config.kafka.enabled() {
+            LinkSettings::kafka(&shared.config.kafka)
+        } else {
+            LinkSettings::redis(&shared.config.redis)
+        };
+        BrokerLink::new(p, settings)
+    });
     let durable = restore.as_ref().map(|r| {
         super::storage::durable_for_shard(&shared.config, &r.root, shard, shards, &r.recovered)
     });

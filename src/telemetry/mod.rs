@@ -94,6 +94,25 @@ counters! {
     kafka_broker_up: "gauge",
     /// 1 once this shard knows the partitions of every configured Kafka topic.
     kafka_topics_ready: "gauge",
+    /// Redis broker mode: entries not delivered because their data is not UTF-8 text.
+    redis_records_skipped_total: "counter",
+    /// Redis broker mode: entries not delivered because they repeat an idempotency key seen
+    /// recently in their partition (a publisher's retry).
+    redis_duplicates_dropped_total: "counter",
+    /// 1 while this shard's Redis plane (broker mode) is connected (0 otherwise).
+    redis_broker_up: "gauge",
+    /// 1 once this shard's Redis plane (broker mode) is connected and serves its topics.
+    redis_topics_ready: "gauge",
+    /// Redis sink: events written to their Redis stream (acknowledged by Redis).
+    redis_sink_mirrored_total: "counter",
+    /// Redis sink: pipelined writes retried after a failure (each may repeat entries).
+    redis_sink_retries_total: "counter",
+    /// Redis sink: events not mirrored because the queue was full (`overflow = "drop"`).
+    redis_sink_dropped_total: "counter",
+    /// Redis sink: events waiting to be written (the lag), now.
+    redis_sink_lag: "gauge",
+    /// Redis sink: 1 while the last write to Redis succeeded (0 during an outage).
+    redis_sink_up: "gauge",
     /// Events written to the durable log by this shard (the owner of their partition).
     storage_records_written_total: "counter",
     /// Bytes of records written to the durable log.

@@ -38,6 +38,7 @@ pub(crate) fn to_record(topic: &Arc<str>, partition: i32, r: RecordAndOffset) ->
             .map(|(name, value)| (name, Bytes::from(value)))
             .collect(),
         value: record.value.map(Bytes::from).unwrap_or_default(),
+        event_type: None,
     }
 }
 

@@ -16,7 +16,9 @@ use rskafka::record::Record;
 use crate::broker::routing::partition_for_key;
 
 use super::state::{Inner, RequestError};
-use crate::broker::plane::events::{PlaneEvent, ProduceError, ProduceRecord, Produced};
+use crate::broker::plane::events::{
+    combine_produce_errors as combine, PlaneEvent, ProduceError, ProduceRecord, Produced,
+};
 use crate::broker::plane::record::ID_HEADER;
 
 pub(crate) async fn run(
@@ -72,23 +74,6 @@ fn produce_error(err: RequestError) -> ProduceError {
         }
         RequestError::Failed(_) => ProduceError::Rejected(err.describe()),
     }
-}
-
-/// The answer for a command whose batches (one per partition) did not all succeed. A failure
-/// that may have written outranks one that did not; and when another partition's batch was
-/// written, "nothing written" would be false, so the answer is "outcome unknown" then too.
-fn combine(errors: Vec<ProduceError>, some_written: bool) -> Option<ProduceError> {
-    let worst = errors
-        .iter()
-        .find(|e| e.may_have_written())
-        .or_else(|| errors.first())
-        .cloned()?;
-    if some_written && !worst.may_have_written() {
-        return Some(ProduceError::Unacknowledged(format!(
-            "part of the batch was written, the rest failed: {worst}"
-        )));
-    }
-    Some(worst)
 }
 
 async fn produce(

@@ -94,6 +94,9 @@ pub struct ProduceRecord {
     /// (when there is no `key`) hashed to pick the partition, so a retry lands where the first
     /// attempt did and the owner shard can recognise the repeat.
     pub id: Option<Bytes>,
+    /// The event type, for a log that keeps it in a field of its own (Redis); Kafka carries
+    /// it in the `kafka.event_type_header` header, put in `headers` by the shard.
+    pub event_type: Option<Bytes>,
 }
 
 /// Where a produced record landed.
@@ -157,6 +160,26 @@ impl ProduceError {
     pub fn may_have_written(&self) -> bool {
         matches!(self, Self::Unacknowledged(_))
     }
+}
+
+/// The answer for a command whose batches (one per partition) did not all succeed. A failure
+/// that may have written outranks one that did not; and when another partition's batch was
+/// written, "nothing written" would be false, so the answer is "outcome unknown" then too.
+pub(crate) fn combine_produce_errors(
+    errors: Vec<ProduceError>,
+    some_written: bool,
+) -> Option<ProduceError> {
+    let worst = errors
+        .iter()
+        .find(|e| e.may_have_written())
+        .or_else(|| errors.first())
+        .cloned()?;
+    if some_written && !worst.may_have_written() {
+        return Some(ProduceError::Unacknowledged(format!(
+            "part of the batch was written, the rest failed: {worst}"
+        )));
+    }
+    Some(worst)
 }
 
 /// What a shard asks its plane to do.

@@ -14,7 +14,8 @@ use simd_json::prelude::ValueAsScalar;
 /// owner shard drops a record whose key it saw recently in the same partition.
 pub const ID_HEADER: &str = "sluicegate-id";
 
-/// One Kafka record with its place in the log.
+/// One record read back from the external log (a Kafka record, a Redis stream entry) with its
+/// place in the partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRecord {
     pub topic: Arc<str>,
@@ -28,6 +29,9 @@ pub struct LogRecord {
     pub headers: Vec<(String, Bytes)>,
     /// The value; a tombstone (null value) is empty.
     pub value: Bytes,
+    /// The event type when the log keeps it beside the value (a Redis entry's `type` field);
+    /// Kafka records carry it in a header instead (see [`EventTypeRule`]).
+    pub event_type: Option<Bytes>,
 }
 
 impl LogRecord {
@@ -67,6 +71,9 @@ impl EventTypeRule {
     /// The record's event type, or `None` when no configured source gives a usable one
     /// (absent, not UTF-8, empty, or containing a line break, which would break SSE framing).
     pub fn event_type<'r>(&self, record: &'r LogRecord) -> Option<Cow<'r, str>> {
+        if let Some(found) = record.event_type.as_deref().and_then(usable) {
+            return Some(Cow::Borrowed(found));
+        }
         if let Some(name) = self.header.as_deref() {
             if let Some(found) = record.header(name).and_then(|v| usable(v)) {
                 return Some(Cow::Borrowed(found));
@@ -112,6 +119,7 @@ mod tests {
                 .map(|(n, v)| ((*n).to_owned(), Bytes::copy_from_slice(v)))
                 .collect(),
             value: Bytes::copy_from_slice(value),
+            event_type: None,
         }
     }
 

@@ -341,6 +341,7 @@ impl WebhookEngine {
                     headers: Vec::new(),
                     value: Bytes::from(json),
                     id: None,
+                    event_type: None,
                 })
             })
             .collect();
