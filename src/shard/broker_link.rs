@@ -370,7 +370,9 @@ pub async fn run(ctx: Rc<ShardContext>) {
         }
         // Back-pressure: while the mesh cannot take more, leave records in the plane's ring
         // (the plane then stops fetching) instead of parking them without bound.
-        if ctx.mesh.borrow().max_backlog() >= ctx.config().mesh.max_backlog {
+        // The same while the Redis sink is at its bound with `overflow = "block"`.
+        let sink_blocking = ctx.redis_sink.get().is_some_and(|s| s.is_blocking());
+        if sink_blocking || ctx.mesh.borrow().max_backlog() >= ctx.config().mesh.max_backlog {
             glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
             continue;
         }

@@ -133,6 +133,8 @@ pub struct ShardContext {
     native_hooks: std::cell::OnceCell<Vec<Rc<dyn crate::delivery::hooks::Hook>>>,
     /// This shard's webhook engine (subscriptions, their deliveries), set once at start.
     pub webhooks: std::cell::OnceCell<Rc<WebhookEngine>>,
+    /// The Redis sink (`[redis] mode = "sink"`), set once at start.
+    pub redis_sink: std::cell::OnceCell<crate::shard::redis_sink::RedisSink>,
     round_robin: Cell<u32>,
 }
 
@@ -171,6 +173,7 @@ impl ShardContext {
             durable,
             event_waiters: EventWaiters::default(),
             webhooks: std::cell::OnceCell::new(),
+            redis_sink: std::cell::OnceCell::new(),
             hooks: RefCell::new((0, Rc::default())),
             native_hooks: std::cell::OnceCell::new(),
             round_robin: Cell::new(0),
@@ -411,6 +414,16 @@ impl ShardContext {
         if self.mesh.borrow().max_backlog() >= self.config().mesh.max_backlog {
             return Err(PublishError::Busy("fan-out backlog is full".into()));
         }
+        if self
+            .redis_sink
+            .get()
+            .is_some_and(|sink| sink.refuses(&key.topic))
+        {
+            return Err(PublishError::Busy(
+                "the Redis sink's queue is full (redis.sink_queue_events; Redis is slow or down)"
+                    .into(),
+            ));
+        }
         let appended =
             self.embedded
                 .borrow_mut()
@@ -510,6 +523,9 @@ impl ShardContext {
             mesh.ring_pending();
         }
         ShardMetrics::add(&self.metrics().events_published_total, 1);
+        if let Some(sink) = self.redis_sink.get() {
+            sink.offer(self.metrics(), &event);
+        }
         self.on_event(event);
     }
 }

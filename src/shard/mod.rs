@@ -7,6 +7,7 @@ pub mod context;
 pub mod event_waiters;
 pub mod mesh;
 pub mod pool;
+pub mod redis_sink;
 pub mod replies;
 pub mod shutdown;
 pub mod storage;

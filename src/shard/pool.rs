@@ -335,6 +335,25 @@ async fn shard_main(
         super::storage::durable_for_shard(&shared.config, &r.root, shard, shards, &r.recovered)
     });
     let ctx = Rc::new(ShardContext::new(shared, endpoint, link, durable));
+    if ctx.config().redis.is_sink() {
+        let config = ctx.config();
+        let cpu = if config.server.cpus.is_empty() {
+            let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+            shard % online
+        } else {
+            config.server.cpus[shard % config.server.cpus.len()]
+        };
+        match super::redis_sink::RedisSink::start(&config.redis, shard, Some(cpu)) {
+            Ok(sink) => {
+                let _ = ctx.redis_sink.set(sink);
+                glommio::spawn_local(super::redis_sink::report_metrics(ctx.clone())).detach();
+            }
+            Err(e) => {
+                let _ = ready.send(Err(PoolError::Redis(e)));
+                return;
+            }
+        }
+    }
     // With Kafka the webhook state comes from Kafka (read at start), whatever the data
     // directory still holds of it.
     let shared_kafka = ctx.config().kafka.enabled();
