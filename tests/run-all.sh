@@ -141,13 +141,13 @@ install_tansu() {
 }
 
 install_python() {
-    local check='import kafka, httpx, jwt, cryptography, websockets, selenium, standardwebhooks; from jwt.algorithms import has_crypto; assert has_crypto'
+    local check='import kafka, httpx, jwt, cryptography, websockets, selenium, standardwebhooks, redis; from jwt.algorithms import has_crypto; assert has_crypto'
     if python3 -c "$check" 2>/dev/null; then
         echo "python packages present"
         return 0
     fi
     python3 -m pip install --quiet --root-user-action=ignore kafka-python httpx 'pyjwt[crypto]' \
-        websockets selenium standardwebhooks || return 1
+        websockets selenium standardwebhooks redis || return 1
     python3 -c "$check"
 }
 

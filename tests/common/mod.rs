@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod kafka;
 pub mod kafka_proxy;
 pub mod receiver;
+pub mod redis;
 pub mod sse;
 pub mod ws;
 
