@@ -27,6 +27,13 @@ pub mod broker {
             PlaneEvent, ProduceError, ProduceRecord,
         };
     }
+
+    /// Redis stream entries (both modes), for the `redis_entry` fuzz target.
+    pub mod redis {
+        pub use crate::broker::redis::entry::{
+            decode, encode, offset_of, stream_id_of, EntryError, EntryParts,
+        };
+    }
 }
 
 /// The fan-out pieces the `fanout` bench drives without sockets.

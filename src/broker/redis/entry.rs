@@ -70,7 +70,8 @@ pub enum EntryError {
 pub fn offset_of(stream_id: &str) -> Result<u64, EntryError> {
     let foreign = || EntryError::ForeignId(stream_id.to_owned());
     let seq = stream_id.strip_prefix("0-").ok_or_else(foreign)?;
-    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+    // Redis never writes leading zeros; refusing them keeps id <-> offset one to one.
+    if seq.is_empty() || seq.starts_with('0') || !seq.bytes().all(|b| b.is_ascii_digit()) {
         return Err(foreign());
     }
     let n: u64 = seq.parse().map_err(|_| foreign())?;
