@@ -1141,3 +1141,52 @@ fn a_topic_outside_redis_topics_is_404() {
         "nothing was written for the unknown topic"
     );
 }
+
+/// Redis loses its data under a running gateway (FLUSHALL stands in for a restart without
+/// persistence): publishes are refused with 503 naming the missing stream instead of being
+/// numbered again from 0-1 under readers positioned past it (which would hide them from live
+/// subscribers); a restarted gateway begins the stream again and a client holding an old id
+/// gets `reset`.
+#[test]
+fn a_stream_lost_under_a_running_gateway_is_refused_not_silently_renumbered() {
+    let mut redis = OwnRedis::start();
+    let setup = Setup::new(&redis.url(), &["lost"], 1);
+    let config = setup.config();
+    let gw = start_instance(&config, 1);
+    let mut sub = subscribe(&gw, "lost", None);
+    for i in 0..3 {
+        publish_ok(&gw, "lost", &format!("a{i}"), None, &[]);
+    }
+    let mut last_id = String::new();
+    for i in 0..3 {
+        let ev = sub
+            .next_event(DELIVERY_TIMEOUT)
+            .unwrap_or_else(|| panic!("a{i} not delivered; log:\n{}", gw.log()));
+        assert_eq!(ev.data, format!("a{i}"));
+        last_id = ev.last_event_id.clone();
+    }
+    redis_py(&redis.url(), &["flushall"]);
+    let r = publish(gw.addr(), "lost", "b0", None, &[]).expect("publish after the loss");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("missing"), "{}", r.text());
+    assert_eq!(
+        xlen(&redis.url(), &setup.key("lost", 0)),
+        0,
+        "nothing begun again"
+    );
+    drop(sub);
+    drop(gw);
+    // A restart of the gateway begins the stream again; the old id is past its end.
+    let gw = start_instance(&config, 1);
+    publish_ok(&gw, "lost", "c0", None, &[]);
+    let mut resumed = subscribe(&gw, "lost", Some(&last_id));
+    let first = resumed
+        .next_event(DELIVERY_TIMEOUT)
+        .unwrap_or_else(|| panic!("nothing after resuming {last_id}; log:\n{}", gw.log()));
+    assert_eq!(first.event_type, "reset", "{first:?}");
+    let next = resumed
+        .next_event(DELIVERY_TIMEOUT)
+        .unwrap_or_else(|| panic!("c0 not delivered; log:\n{}", gw.log()));
+    assert_eq!(next.data, "c0");
+    redis.stop();
+}

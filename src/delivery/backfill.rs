@@ -31,7 +31,7 @@ pub async fn run(ctx: Rc<ShardContext>, sub: Rc<Subscriber>, idx: usize, mut fro
     };
     let high = ctx.config().sse.max_queue_bytes / 2;
     let mut settled = false;
-    let mut seen = RecentIds::new(ctx.config().kafka.dedup_window);
+    let mut seen = RecentIds::new(link.dedup_window());
     loop {
         if sub.is_finished()
             || !sub.is_live_slot(idx)

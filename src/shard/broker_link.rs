@@ -192,6 +192,12 @@ impl BrokerLink {
         })
     }
 
+    /// Idempotency keys remembered per partition (`kafka.dedup_window` or
+    /// `redis.dedup_window`), for the backfill's own window.
+    pub fn dedup_window(&self) -> usize {
+        self.dedup_window
+    }
+
     /// Every configured topic's partitions are known.
     pub fn is_ready(&self) -> bool {
         let known = self.partitions.borrow();

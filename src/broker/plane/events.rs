@@ -77,10 +77,10 @@ pub enum FetchError {
     #[error("offset out of range: the partition retains offsets {earliest}..{latest}")]
     OffsetOutOfRange { earliest: i64, latest: i64 },
     /// Not connected to the brokers.
-    #[error("kafka unavailable: {0}")]
+    #[error("the log (kafka or redis) is unavailable: {0}")]
     BrokerDown(String),
     /// The broker refused the request (unknown partition, ...).
-    #[error("kafka fetch failed: {0}")]
+    #[error("reading the log failed: {0}")]
     Failed(String),
 }
 
@@ -114,7 +114,7 @@ pub struct Produced {
 pub enum ProduceError {
     /// Refused before any produce request was issued (the broker is known to be down, the
     /// plane's command ring is full, or finding the partition failed): nothing was written.
-    #[error("kafka unavailable, nothing was written: {0}")]
+    #[error("the log (kafka or redis) is unavailable, nothing was written: {0}")]
     BrokerDown(String),
     /// A produce request was issued but no acknowledgement came back (connection lost, or no
     /// answer within `kafka.request_timeout_ms`): the records may or may not have been written.

@@ -91,6 +91,7 @@ struct Inner {
     /// The last state told to the shard (`None`: nothing yet).
     told_up: Cell<Option<bool>>,
     round_robin: Cell<u32>,
+    missing_logged: Cell<bool>,
 }
 
 impl Inner {
@@ -132,6 +133,7 @@ async fn run(
         client: RefCell::new(None),
         told_up: Cell::new(None),
         round_robin: Cell::new(0),
+        missing_logged: Cell::new(false),
     });
     let connector = tokio::task::spawn_local(connect_commands(Rc::clone(&inner)));
     let reader = tokio::task::spawn_local(read_live(Rc::clone(&inner)));
@@ -153,6 +155,17 @@ async fn connect_commands(inner: Rc<Inner>) {
     };
     *inner.client.borrow_mut() = Some(client);
     inner.report(true, String::new).await;
+    // A shard reading no partition is ready once it can produce; the others say so when
+    // their reader knows where each stream ends (`read_live`).
+    if inner.settings.owned.is_empty() {
+        tell_partitions(&inner).await;
+    }
+}
+
+/// Tell the shard the topics' partitions (known from the configuration: Redis streams have no
+/// partition metadata). Until then the shard answers 503 for the topics and `/readyz` waits, so
+/// no client subscribes before live reading has a position.
+async fn tell_partitions(inner: &Inner) {
     let count = i32::try_from(inner.settings.partitions).unwrap_or(i32::MAX);
     for topic in &inner.settings.topics {
         let owned = inner
@@ -291,8 +304,10 @@ async fn produce(
         let key = inner.key(topic, target);
         // Queuing in a pipeline only buffers the command; an error here is an argument
         // error, before anything was sent.
+        // NOMKSTREAM: a stream that is gone (Redis lost its data) is not silently begun
+        // again at 0-1 under readers positioned past it; see `ensure_streams`.
         let queued = pipeline
-            .xadd::<Value, _, _, _, _>(key, false, cap(&inner.settings.config), "0-*", fields)
+            .xadd::<Value, _, _, _, _>(key, true, cap(&inner.settings.config), "0-*", fields)
             .await;
         if let Err(e) = queued {
             return Err(ProduceError::Rejected(describe(&e)));
@@ -305,6 +320,14 @@ async fn produce(
     for (target, answer) in targets.iter().zip(answers) {
         let partition = i32::try_from(*target).unwrap_or(i32::MAX);
         match answer {
+            Ok(Value::Null) => {
+                if !inner.missing_logged.replace(true) {
+                    tracing::error!(%topic, partition, "redis: the partition's stream does not exist (did Redis lose its data?); publishes to it are refused until the gateways restart, which begins it again (logged once)");
+                }
+                errors.push(ProduceError::BrokerDown(format!(
+                    "the stream of {topic} partition {partition} is missing in Redis (was its data lost?); restart the gateways to begin it again"
+                )));
+            }
             Ok(value) => {
                 let id = value.as_str().map(|s| s.to_string()).unwrap_or_default();
                 match entry::offset_of(&id) {
@@ -458,8 +481,16 @@ async fn read_live(inner: Rc<Inner>) {
             return;
         }
     };
+    tell_partitions(&inner).await;
     let mut foreign_logged = false;
+    let mut last_check = tokio::time::Instant::now();
     while !inner.stopping() {
+        if last_check.elapsed() >= REGRESSION_CHECK_EVERY {
+            last_check = tokio::time::Instant::now();
+            if let Err(reason) = drop_regressed(&client, &mut positions).await {
+                inner.report(false, || reason).await;
+            }
+        }
         let keys: Vec<String> = positions.by_key.keys().cloned().collect();
         if keys.is_empty() {
             return;
@@ -539,10 +570,73 @@ async fn read_live(inner: Rc<Inner>) {
     }
 }
 
+/// How often live reading checks that no stream went back (Redis lost its data and something
+/// began it again): cheap, one `XREVRANGE ... COUNT 1` per owned partition.
+const REGRESSION_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Stop reading a stream whose last entry is now below where reading stands: its numbering
+/// began again, so its offsets no longer mean what this instance delivered. Said loudly;
+/// restarting the gateways begins reading it afresh (clients holding old ids get `reset`).
+async fn drop_regressed(client: &Client, positions: &mut Positions) -> Result<(), String> {
+    let keys: Vec<String> = positions.by_key.keys().cloned().collect();
+    for key in keys {
+        let tail = client
+            .xrevrange::<Value, _, _, _>(key.as_str(), "+", "-", Some(1))
+            .await
+            .map_err(|e| describe(&e))?;
+        let end = match reply::entries(tail)?.first() {
+            Some((id, _)) => entry::offset_of(id).map_or(0, |o| o + 1),
+            None => 0,
+        };
+        if let Some((topic, partition, next)) = positions.by_key.get(&key) {
+            if end < *next {
+                tracing::error!(%key, %topic, partition, reading_at = *next, stream_end = end, "redis: the stream went back (Redis lost its data); this instance stops reading it until it restarts");
+                positions.by_key.remove(&key);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Make sure each stream exists, so `XADD ... NOMKSTREAM` works: an empty stream is made with
+/// a throwaway consumer group (`XGROUP CREATE ... MKSTREAM`, then `DESTROY`). Every instance
+/// does this at start; doing it twice is harmless, and errors from a racing instance (the group
+/// exists) are ignored. This is also what begins a stream again after Redis lost its data: at
+/// the next start of the gateways.
+async fn ensure_streams(client: &Client, keys: &[String]) -> Result<(), String> {
+    let group = "sluicegate-init";
+    for key in keys {
+        let created = client
+            .xgroup_create::<Value, _, _, _>(key.as_str(), group, "$", true)
+            .await;
+        if let Err(e) = &created {
+            if is_transport(e) {
+                return Err(describe(e));
+            }
+        }
+        let destroyed = client
+            .xgroup_destroy::<Value, _, _>(key.as_str(), group)
+            .await;
+        if let Err(e) = &destroyed {
+            if is_transport(e) {
+                return Err(describe(e));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Each owned partition's next offset (the stream's end), and the idempotency keys of up to
 /// `dedup_window` entries before it, sent up so a retry of an earlier publish is still
 /// recognised after a restart.
 async fn start_positions(inner: &Inner, client: &Client) -> Result<Positions, String> {
+    let keys: Vec<String> = inner
+        .settings
+        .owned
+        .iter()
+        .map(|(t, p)| inner.key(t, *p))
+        .collect();
+    ensure_streams(client, &keys).await?;
     let mut by_key = HashMap::new();
     let window = inner.settings.config.dedup_window.max(1) as u64;
     for (topic, partition) in &inner.settings.owned {
