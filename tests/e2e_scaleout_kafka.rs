@@ -407,3 +407,40 @@ fn killing_an_instance_loses_nothing_for_clients_that_move_away() {
     );
     cluster.assert_alive();
 }
+
+#[test]
+fn an_instance_joining_at_latest_delivers_what_is_published_once_it_is_ready() {
+    // An instance added behind a load balancer starts at `latest` (the default): a client that
+    // subscribes as soon as it answers /readyz must get what is published after that.
+    let b = broker();
+    let topic = unique("e2e-scaleout-join");
+    create_topic(&b, &topic, PARTITIONS as u32);
+    let mut cluster = Cluster::start(1, &kafka_section(&b, &topic), &["--shards", "2"]);
+    let path = format!("/topics/{topic}/events");
+    let mut publisher = Publisher::new(cluster.targets(), &topic, &KEYS);
+    let mut sent = publisher.publish_acked(9);
+    for round in 0..5 {
+        let joined = cluster.add(&["--set", "kafka.start=\"latest\""]);
+        let mut sub = Roamer::subscribe(&cluster, joined, &path);
+        let first = sent.len();
+        sent.extend(publisher.publish_acked(3));
+        assert!(
+            sub.read_all_acked(&sent[first..], DELIVERY_TIMEOUT),
+            "round {round}: the subscriber on the new instance got {:?} of {:?}{}",
+            sub.got.iter().map(|r| &r.data).collect::<Vec<_>>(),
+            sent[first..]
+                .iter()
+                .map(|s| s.tag.data())
+                .collect::<Vec<_>>(),
+            cluster.logs()
+        );
+        sub.read_for(QUIET);
+        check_exactly_once(
+            &sub.got,
+            &sent[first..],
+            &format!("round {round}"),
+            &cluster,
+        );
+        cluster.kill9(joined);
+    }
+}
