@@ -416,7 +416,7 @@ fn an_instance_joining_at_latest_delivers_what_is_published_once_it_is_ready() {
     // An instance added behind a load balancer starts at `latest` (the default): a client that
     // subscribes as soon as it answers /readyz must get what is published after that. Seen
     // failing: round 1 got seq 13 and 14 but not 12, all three published through instance 0
-    // after the subscription opened (`KafkaLink::is_ready` counts known partitions only;
+    // after the subscription opened (`BrokerLink::is_ready` counts known partitions only;
     // `fetch::run` resolves `latest` later, on its own connection).
     let b = broker();
     let topic = unique("e2e-scaleout-join");
