@@ -64,6 +64,26 @@ pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     out
 }
 
+/// [`scrape`] of every address, the samples summed over them (several gateway instances are
+/// one server); `None` without addresses.
+pub fn scrape_all(addrs: &[SocketAddr]) -> Option<Result<BTreeMap<String, f64>, String>> {
+    if addrs.is_empty() {
+        return None;
+    }
+    let mut sum = BTreeMap::new();
+    for addr in addrs {
+        match scrape(*addr) {
+            Ok(m) => {
+                for (k, v) in m {
+                    *sum.entry(k).or_insert(0.0) += v;
+                }
+            }
+            Err(e) => return Some(Err(format!("{addr}: {e}"))),
+        }
+    }
+    Some(Ok(sum))
+}
+
 /// GETs `http://addr/metrics` with a blocking socket (a few ms, only at step edges, never while
 /// events are being timed) and returns its samples summed by name.
 pub fn scrape(addr: SocketAddr) -> Result<BTreeMap<String, f64>, String> {

@@ -20,8 +20,10 @@ use crate::subs::{Sub, SubState};
 pub struct Config {
     pub server: Server,
     pub transport: Transport,
-    pub sub_addr: SocketAddr,
-    pub pub_addr: SocketAddr,
+    /// Subscriber i connects to `sub_addrs[i % len]` (never empty).
+    pub sub_addrs: Vec<SocketAddr>,
+    /// Publisher connection j connects to `pub_addrs[j % len]` (never empty).
+    pub pub_addrs: Vec<SocketAddr>,
     pub subscribers: usize,
     pub topics: usize,
     pub topic_prefix: String,
@@ -37,8 +39,9 @@ pub struct Config {
     pub connect_rate: f64,
     pub connect_timeout: Duration,
     pub server_pids: Vec<u32>,
-    /// Where Sluicegate's `/metrics` is scraped around each step (None: other servers).
-    pub metrics_addr: Option<SocketAddr>,
+    /// Where Sluicegate's `/metrics` is scraped around each step, summed over the addresses
+    /// (empty: other servers).
+    pub metrics_addrs: Vec<SocketAddr>,
     /// Count syscalls, context switches and wake-ups of the server with `perf stat` per step.
     pub perf: bool,
     /// Extra `perf stat` events (comma-separated) counted with `perf`.
@@ -76,6 +79,21 @@ pub(crate) struct Engine<'a> {
     pub(crate) last_progress: Instant,
     pub(crate) last_received: u64,
     pub(crate) first_error: Option<String>,
+    /// The publisher connection `dispatch_queue` tries first (rotates with several publish
+    /// addresses).
+    pub(crate) next_pub: usize,
+}
+
+impl Config {
+    /// The address of subscriber `i`.
+    pub fn sub_addr(&self, i: usize) -> SocketAddr {
+        self.sub_addrs[i % self.sub_addrs.len()]
+    }
+
+    /// The address of publisher connection `j`.
+    pub fn pub_addr(&self, j: usize) -> SocketAddr {
+        self.pub_addrs[j % self.pub_addrs.len()]
+    }
 }
 
 impl<'a> Engine<'a> {
@@ -233,7 +251,7 @@ impl<'a> Engine<'a> {
                 ));
             }
             let tok = self.pub_token(j);
-            let mut conn = PubConn::connect(self.cfg.pub_addr).map_err(|e| e.to_string())?;
+            let mut conn = PubConn::connect(self.cfg.pub_addr(j)).map_err(|e| e.to_string())?;
             if let Some(s) = conn.stream.as_mut() {
                 self.poll
                     .registry()
@@ -272,7 +290,17 @@ impl<'a> Engine<'a> {
 
     fn dispatch_queue(&mut self) -> Result<(), String> {
         let mut data = String::new();
-        for j in 0..self.pubs.len() {
+        let n = self.pubs.len();
+        // One address: the first idle connection takes the event, as always (results stay
+        // comparable with earlier runs). Several: the search starts after the connection used
+        // last, so events go to the addresses in turn even when one connection could carry
+        // them all.
+        let first = if self.cfg.pub_addrs.len() > 1 {
+            self.next_pub
+        } else {
+            0
+        };
+        for j in (0..n).map(|k| (first + k) % n) {
             if self.queue.is_empty() {
                 break;
             }
@@ -285,7 +313,8 @@ impl<'a> Engine<'a> {
             payload(ev.seq, ev.sched_ns, self.cfg.event_bytes, &mut data);
             let topic = format!("{}{}", self.cfg.topic_prefix, ev.topic);
             let server = self.cfg.server;
-            let host = self.cfg.pub_addr.to_string();
+            let host = self.cfg.pub_addr(j).to_string();
+            self.next_pub = (j + 1) % n;
             let lag = self.now_ns().saturating_sub(ev.sched_ns);
             if let Some(st) = self.step_of(ev.seq) {
                 let _ = st.send_lag.record((lag / 1000).max(1));

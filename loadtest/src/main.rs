@@ -34,7 +34,8 @@ use crate::engine::Config;
 use crate::flavor::Server;
 
 /// Open-loop SSE or WebSocket fan-out load test. Example:
-/// `loadtest --server sluicegate --sub-addr 127.0.0.1:8080 --subscribers 1000 --rate 50`.
+/// `loadtest --server sluicegate --sub-addr 127.0.0.1:8080 --subscribers 1000 --rate 50`
+/// (`--sub-addr A,B,C` spreads the subscribers and publishes over three instances).
 /// Closed-loop publish benchmark: `loadtest publish --help`. Webhook deliveries:
 /// `loadtest webhook-sink --help`, `loadtest webhook-pub --help`.
 #[derive(Parser, Debug)]
@@ -43,12 +44,20 @@ struct Args {
     /// Which server is under test (decides the URLs and publish format).
     #[arg(long, value_enum, default_value = "sluicegate")]
     server: Server,
-    /// Address the subscribers connect to.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    sub_addr: SocketAddr,
-    /// Address publishes go to (default: the subscribe address; Pushpin: its control port).
-    #[arg(long)]
-    pub_addr: Option<SocketAddr>,
+    /// Address the subscribers connect to. Several (repeated, or a comma list) spread the
+    /// subscribers over gateway instances: subscriber i connects to address i mod N.
+    #[arg(
+        long,
+        alias = "addr",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:8080"
+    )]
+    sub_addr: Vec<SocketAddr>,
+    /// Address publishes go to (default: the subscribe addresses; Pushpin: its control port).
+    /// Several (repeated, or a comma list): publisher connection j uses address j mod N and
+    /// events go to the connections in turn, so publishes spread over the instances.
+    #[arg(long, value_delimiter = ',')]
+    pub_addr: Vec<SocketAddr>,
     /// How subscribers read: SSE, WebSocket (Sluicegate: JSON envelopes; Nchan and Pushpin
     /// send the data alone) or WebSocket raw mode (Sluicegate's `?mode=raw`).
     #[arg(long, value_enum, default_value = "sse")]
@@ -106,9 +115,10 @@ struct Args {
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
     /// Scrape Sluicegate's `/metrics` at this address before and after each step (SSE writes
-    /// per delivery in the report).
-    #[arg(long)]
-    metrics_addr: Option<SocketAddr>,
+    /// per delivery in the report). Several (repeated, or a comma list): the counters are
+    /// summed over the instances.
+    #[arg(long, value_delimiter = ',')]
+    metrics_addr: Vec<SocketAddr>,
     /// Attach `perf stat` (tracepoints: syscalls, context switches, wake-ups) to the server's
     /// processes for each step. Costs the server a little per syscall, so it is opt-in.
     #[arg(long)]
@@ -168,8 +178,12 @@ fn main() -> ExitCode {
     let cfg = Config {
         server: a.server,
         transport: a.transport,
-        sub_addr: a.sub_addr,
-        pub_addr: a.pub_addr.unwrap_or(a.sub_addr),
+        pub_addrs: if a.pub_addr.is_empty() {
+            a.sub_addr.clone()
+        } else {
+            a.pub_addr.clone()
+        },
+        sub_addrs: a.sub_addr.clone(),
         subscribers: a.subscribers,
         topics: a.topics.max(1),
         topic_prefix: a
@@ -187,7 +201,7 @@ fn main() -> ExitCode {
         connect_rate: a.connect_rate.max(1.0),
         connect_timeout: secs(a.connect_timeout_secs),
         server_pids: a.server_pids.clone(),
-        metrics_addr: a.metrics_addr,
+        metrics_addrs: a.metrics_addr.clone(),
         perf: a.perf,
         perf_events: a.perf_events.clone(),
         p99_limit_ms: a.p99_limit_ms,

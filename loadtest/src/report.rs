@@ -129,6 +129,11 @@ pub struct StepReport {
 pub struct RunReport {
     pub server: crate::flavor::Server,
     pub transport: crate::body::Transport,
+    /// The addresses subscribers and publishers used (several: gateway instances).
+    pub sub_addrs: Vec<String>,
+    pub pub_addrs: Vec<String>,
+    /// Subscribers still streaming at the end, per subscribe address (same order).
+    pub streaming_per_addr: Vec<usize>,
     pub subscribers: usize,
     pub slow_subscribers: usize,
     pub topics: usize,

@@ -24,11 +24,11 @@ pub fn run(cfg: &Config) -> Result<RunReport, String> {
     let t0 = Instant::now();
     let tool0 = self_usage();
     let baseline = tree_usage(&cfg.server_pids);
-    let host = cfg.sub_addr.to_string();
     let subs = (0..cfg.subscribers)
         .map(|i| {
             let topic = i % cfg.topics.max(1);
             let name = format!("{}{}", cfg.topic_prefix, topic);
+            let host = cfg.sub_addr(i).to_string();
             let (request, ws) = cfg.server.subscribe_request(&host, &name, cfg.transport, i);
             Sub::new(topic, is_slow(i, cfg.slow_fraction), request, ws)
         })
@@ -56,6 +56,7 @@ pub fn run(cfg: &Config) -> Result<RunReport, String> {
         last_progress: Instant::now(),
         last_received: 0,
         first_error: None,
+        next_pub: 0,
     };
     connect_all(&mut e)?;
     let connect_seconds = t0.elapsed().as_secs_f64();
@@ -63,7 +64,8 @@ pub fn run(cfg: &Config) -> Result<RunReport, String> {
     let connected = tree_usage(&cfg.server_pids);
 
     for j in 0..cfg.pub_conns.max(1) {
-        let mut conn = PubConn::connect(cfg.pub_addr).map_err(|e| format!("publisher: {e}"))?;
+        let addr = cfg.pub_addr(j);
+        let mut conn = PubConn::connect(addr).map_err(|e| format!("publisher {addr}: {e}"))?;
         if let Some(s) = conn.stream.as_mut() {
             e.poll
                 .registry()
@@ -105,9 +107,18 @@ pub fn run(cfg: &Config) -> Result<RunReport, String> {
     if let Some(err) = &e.first_error {
         eprintln!("note: first error seen: {err}");
     }
+    let mut streaming_per_addr = vec![0; cfg.sub_addrs.len()];
+    for (i, s) in e.subs.iter().enumerate() {
+        if s.state == SubState::Streaming {
+            streaming_per_addr[i % cfg.sub_addrs.len()] += 1;
+        }
+    }
     Ok(RunReport {
         server: cfg.server,
         transport: cfg.transport,
+        sub_addrs: cfg.sub_addrs.iter().map(ToString::to_string).collect(),
+        pub_addrs: cfg.pub_addrs.iter().map(ToString::to_string).collect(),
+        streaming_per_addr,
         subscribers: cfg.subscribers,
         slow_subscribers: e.subs.iter().filter(|s| s.slow).count(),
         topics: cfg.topics,
@@ -142,7 +153,7 @@ fn connect_all(e: &mut Engine) -> Result<(), String> {
     while e.ready + e.failed < n && start.elapsed() < e.cfg.connect_timeout {
         let allowed = ((e.cfg.connect_rate * start.elapsed().as_secs_f64()) as usize + 64).min(n);
         while next < allowed && e.handshaking < MAX_HANDSHAKES {
-            let addr = e.cfg.sub_addr;
+            let addr = e.cfg.sub_addr(next);
             let registry = e.poll.registry();
             match e.subs.get_mut(next).map(|s| s.connect(addr)) {
                 Some(Ok(stream)) => {
@@ -213,7 +224,7 @@ fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
             e.pump(Duration::from_millis(10))?;
         }
     }
-    let metrics0 = cfg.metrics_addr.map(counters::scrape);
+    let metrics0 = counters::scrape_all(&cfg.metrics_addrs);
     let ctx0 = counters::ctx_switches(&pids);
     e.steps.push(Step::new(e.next_seq));
     let srv0 = tree_usage(&cfg.server_pids);
@@ -272,7 +283,7 @@ fn run_step(e: &mut Engine, rate: f64) -> Result<StepReport, String> {
     let srv1 = tree_usage(&cfg.server_pids);
     let tool1 = self_usage();
     let ctx = counters::ctx_switches(&pids).saturating_sub(ctx0);
-    let server_metrics = match (metrics0, cfg.metrics_addr.map(counters::scrape)) {
+    let server_metrics = match (metrics0, counters::scrape_all(&cfg.metrics_addrs)) {
         (Some(Ok(a)), Some(Ok(b))) => Some(counters::delta(&a, &b)),
         (Some(Err(err)), _) | (_, Some(Err(err))) => {
             e.note_error(err);

@@ -3,6 +3,7 @@
 //! Each `tests/e2e_*.rs` file includes this with `mod common;`; not every file uses every helper.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod http;
 pub mod jwt;
 pub mod kafka;
