@@ -179,6 +179,104 @@ fn crash_test(fsync: &str, crashes: usize, seed: u64) {
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
+/// Many publishers on one partition keep several group commits coming back to back (the next
+/// one's write starts before the previous one is answered): every publisher's acknowledgements
+/// come in offset order, a live subscriber gets every event once in offset order, and after a
+/// restart the log holds exactly what was acknowledged, in the same order.
+#[test]
+fn back_to_back_group_commits_answer_and_deliver_in_offset_order() {
+    for fsync in ["interval", "batch"] {
+        commit_order_test(fsync);
+    }
+}
+
+fn commit_order_test(fsync: &str) {
+    const PUBLISHERS: usize = 12;
+    const EACH: usize = 40;
+    let data_dir = scratch(&format!("order-{fsync}"));
+    let cfg = durable_config(&data_dir, 1, &format!("fsync = \"{fsync}\""));
+    let gw = Gateway::start(&["--config", &cfg, "--shards", "2"]);
+    let first = gw.publish("order", "start");
+    let mut live = SseClient::connect(
+        gw.addr(),
+        "/topics/order/events",
+        &[("Last-Event-ID", &first)],
+    );
+    let threads: Vec<_> = (0..PUBLISHERS)
+        .map(|who| {
+            let addr = gw.addr();
+            std::thread::spawn(move || {
+                (0..EACH)
+                    .map(|n| {
+                        let r = http_request(
+                            addr,
+                            "POST",
+                            "/topics/order/events",
+                            &[],
+                            format!("p{who}-{n}").as_bytes(),
+                        )
+                        .unwrap_or_else(|e| panic!("publish p{who}-{n}: {e}"));
+                        common::publish_ids("order", &r).remove(0)
+                    })
+                    .collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let acked: Vec<Vec<String>> = threads
+        .into_iter()
+        .map(|t| t.join().expect("publisher"))
+        .collect();
+    let offset = |id: &str| -> u64 {
+        id.rsplit(['.', '-'])
+            .next()
+            .and_then(|o| o.parse().ok())
+            .unwrap_or_else(|| panic!("offset of {id}"))
+    };
+    for (who, ids) in acked.iter().enumerate() {
+        let offsets: Vec<u64> = ids.iter().map(|id| offset(id)).collect();
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "{fsync}: publisher {who} acknowledged out of order: {offsets:?}"
+        );
+    }
+    let total = PUBLISHERS * EACH;
+    let check = |events: &[common::ParsedEvent], when: &str| {
+        let offsets: Vec<u64> = events.iter().map(|e| offset(&e.last_event_id)).collect();
+        let start = offset(&first) + 1;
+        let want: Vec<u64> = (start..start + total as u64).collect();
+        assert_eq!(
+            offsets, want,
+            "{fsync}: {when}: not every offset once, in order"
+        );
+        let mut next = [0usize; PUBLISHERS];
+        for e in events {
+            let (who, n) = e
+                .data
+                .strip_prefix('p')
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(w, n)| Some((w.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+                .unwrap_or_else(|| panic!("{fsync}: unexpected event {:?}", e.data));
+            assert_eq!(
+                n, next[who],
+                "{fsync}: {when}: publisher {who} out of order"
+            );
+            next[who] += 1;
+        }
+    };
+    check(&live.expect_events(total, EVENT_WAIT), "live");
+    drop(live);
+    drop(gw);
+    let gw = Gateway::start(&["--config", &cfg, "--shards", "2"]);
+    let mut replay = SseClient::connect(
+        gw.addr(),
+        "/topics/order/events",
+        &[("Last-Event-ID", &first)],
+    );
+    check(&replay.expect_events(total, EVENT_WAIT), "after a restart");
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
 #[test]
 fn ids_and_idempotency_keys_outlive_a_restart() {
     let data_dir = scratch("restart");

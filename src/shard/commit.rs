@@ -5,9 +5,10 @@
 //! id that a crash could give to another event.
 //!
 //! One task per shard ([`run`]) takes everything queued since its last turn: one write per
-//! partition touched, then one `fdatasync` per file, shared by every publish in the turn.
-//! Publishes that arrive while it writes wait for its next turn (their records were encoded
-//! at once; only the I/O is batched). A failed write or sync refuses the publishes of that
+//! partition touched, then one `fdatasync` per file, shared by every publish in the turn
+//! ([`turn`]). Publishes that arrive while it writes wait for its next turn (their records were
+//! encoded at once; only the I/O is batched), which starts as soon as the write is done, before
+//! the finished turn is delivered and answered. A failed write or sync refuses the publishes of that
 //! partition (503) and gives their offsets out again; nothing of them was acknowledged or
 //! delivered.
 use std::cell::{Cell, RefCell};
@@ -19,13 +20,13 @@ use std::time::{Duration, Instant};
 
 use glommio::io::DmaFile;
 
-use crate::broker::durable::partition_log::{
-    create_empty_segment, FlushJob, Flushed, LogSettings, PartitionLog,
-};
+use crate::broker::durable::partition_log::{create_empty_segment, LogSettings, PartitionLog};
 use crate::broker::{FramedEvent, PartitionKey, PublishError};
 use crate::config::FsyncPolicy;
 use crate::shard::context::{ReplyTo, ShardContext};
 use crate::telemetry::ShardMetrics;
+
+mod turn;
 
 /// A publish whose events wait for the disk.
 struct Pending {
@@ -116,6 +117,14 @@ impl DurableLog {
     /// The data directory (every shard reads partitions back from it).
     pub fn root(&self) -> &std::path::Path {
         &self.root
+    }
+
+    /// `interval` mode: `file` was written and waits for the sync timer.
+    fn mark_unsynced(&self, file: Rc<DmaFile>) {
+        let mut unsynced = self.unsynced.borrow_mut();
+        if !unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
+            unsynced.push(file);
+        }
     }
 
     pub fn index_interval(&self) -> u32 {
@@ -219,7 +228,8 @@ impl DurableLog {
 }
 
 /// The commit task: until the shard stops, write and sync what is queued, then deliver and
-/// answer it.
+/// answer it. The next group's I/O starts as soon as the previous group's is done, before
+/// that group is delivered and answered, so the disk does not wait for the shard's CPU.
 pub async fn run(ctx: Rc<ShardContext>) {
     let Some(log) = ctx.durable.as_ref() else {
         return;
@@ -227,137 +237,39 @@ pub async fn run(ctx: Rc<ShardContext>) {
     if log.fsync == FsyncPolicy::Interval {
         glommio::spawn_local(sync_every(ctx.clone())).detach();
     }
+    let mut next: Option<turn::Turn> = None;
     loop {
-        log.wait_for_work().await;
-        log.busy.set(true);
-        commit_turn(&ctx, log).await;
+        let current = match next.take() {
+            Some(t) => t,
+            None => {
+                log.wait_for_work().await;
+                log.busy.set(true);
+                match turn::start(log) {
+                    Some(t) => t,
+                    None => continue,
+                }
+            }
+        };
+        let settled = turn::finish(&ctx, log, current).await;
+        next = turn::start(log);
+        for p in settled {
+            for event in p.framed {
+                ctx.broadcast(event);
+            }
+            ctx.reply(p.reply, Ok(p.ids));
+        }
         if log.sealed_since_expire.replace(false) {
             // A segment was sealed: retention may delete old ones now, not at its next tick.
             glommio::spawn_local(expire_now(ctx.clone())).detach();
         }
-        log.busy.set(false);
-        if ctx.shutdown.is_triggered() && log.queue.borrow().is_empty() {
-            // Nothing more can be appended (appends are refused once shutdown is requested).
-            return;
-        }
-    }
-}
-
-/// One group commit.
-async fn commit_turn(ctx: &ShardContext, log: &DurableLog) {
-    let metrics = ctx.metrics();
-    let batch: Vec<Pending> = log.queue.borrow_mut().drain(..).collect();
-    let mut keys: Vec<PartitionKey> = Vec::new();
-    for p in &batch {
-        if !keys.contains(&p.key) {
-            keys.push(p.key.clone());
-        }
-    }
-    // Write each partition's records (concurrently: one io_uring submission each).
-    let jobs: Vec<_> = {
-        let mut logs = log.logs.borrow_mut();
-        keys.iter()
-            .filter_map(|k| {
-                logs.get_mut(k)
-                    .and_then(PartitionLog::begin_flush)
-                    .map(|job| (k.clone(), job))
-            })
-            .collect()
-    };
-    let mut failed: HashMap<PartitionKey, String> = HashMap::new();
-    let mut files: Vec<(PartitionKey, Rc<DmaFile>)> = Vec::new();
-    for (key, (records, bytes, outcome)) in run_jobs(jobs).await {
-        match outcome {
-            Ok(flushed) => {
-                files.push((key.clone(), flushed.file().clone()));
-                let finished = log
-                    .logs
-                    .borrow_mut()
-                    .get_mut(&key)
-                    .map(|l| l.finish_flush(Ok(flushed)));
-                if let Some(Err(e)) = finished {
-                    failed.insert(key, e.to_string());
-                } else {
-                    if let Some(Ok(true)) = finished {
-                        log.sealed_since_expire.set(true);
-                    }
-                    ShardMetrics::add(&metrics.storage_flushes_total, 1);
-                    ShardMetrics::add(&metrics.storage_records_written_total, records as u64);
-                    ShardMetrics::add(&metrics.storage_bytes_written_total, bytes as u64);
-                }
-            }
-            Err(e) => {
-                if let Some(l) = log.logs.borrow_mut().get_mut(&key) {
-                    let _ = l.finish_flush(Err(std::io::Error::other("write failed")));
-                }
-                failed.insert(key, e.to_string());
+        if next.is_none() {
+            log.busy.set(false);
+            if ctx.shutdown.is_triggered() && log.queue.borrow().is_empty() {
+                // Nothing more can be appended (appends are refused once shutdown is requested).
+                return;
             }
         }
     }
-    match log.fsync {
-        FsyncPolicy::Batch => {
-            // One sync per file written, all in flight together (a task each).
-            let syncs: Vec<_> = files
-                .iter()
-                .filter(|(key, _)| !failed.contains_key(key))
-                .map(|(key, file)| {
-                    let file = file.clone();
-                    let task = glommio::spawn_local(async move {
-                        let started = Instant::now();
-                        (file.fdatasync().await, started.elapsed())
-                    });
-                    (key.clone(), task)
-                })
-                .collect();
-            for (key, task) in syncs {
-                let (synced, took) = task.await;
-                ShardMetrics::add(&metrics.storage_fsyncs_total, 1);
-                ShardMetrics::add(&metrics.storage_fsync_micros_total, took.as_micros() as u64);
-                if let Err(e) = synced {
-                    failed.insert(key, e.to_string());
-                }
-            }
-        }
-        FsyncPolicy::Interval => {
-            let mut unsynced = log.unsynced.borrow_mut();
-            for (_, file) in files {
-                if !unsynced.iter().any(|f| Rc::ptr_eq(f, &file)) {
-                    unsynced.push(file);
-                }
-            }
-        }
-    }
-    if !failed.is_empty() {
-        refuse_failed(ctx, log, &failed, batch);
-        return;
-    }
-    ShardMetrics::set(&metrics.storage_failing, 0);
-    for p in batch {
-        for event in p.framed {
-            ctx.broadcast(event);
-        }
-        ctx.reply(p.reply, Ok(p.ids));
-    }
-}
-
-/// A flush's record and byte counts and its outcome.
-type JobOutcome = (usize, usize, std::io::Result<Flushed>);
-
-/// Run flush jobs concurrently (a task each: their writes are in flight together).
-async fn run_jobs(jobs: Vec<(PartitionKey, FlushJob)>) -> Vec<(PartitionKey, JobOutcome)> {
-    let tasks: Vec<_> = jobs
-        .into_iter()
-        .map(|(key, job)| {
-            let (records, bytes) = (job.record_count(), job.byte_count());
-            let task = glommio::spawn_local(job.run());
-            (key, records, bytes, task)
-        })
-        .collect();
-    let mut out = Vec::with_capacity(tasks.len());
-    for (key, records, bytes, task) in tasks {
-        out.push((key, (records, bytes, task.await)));
-    }
-    out
 }
 
 /// A write or sync failed for the partitions in `failed`: refuse every publish of theirs that
