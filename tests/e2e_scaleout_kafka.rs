@@ -409,9 +409,6 @@ fn killing_an_instance_loses_nothing_for_clients_that_move_away() {
 }
 
 #[test]
-#[ignore = "fails (gateway bug, not fixed yet): /readyz and subscriptions are accepted once the \
-            partitions are known, before each fetch loop resolved `latest`, so a record \
-            produced in between is skipped by the new instance"]
 fn an_instance_joining_at_latest_delivers_what_is_published_once_it_is_ready() {
     // An instance added behind a load balancer starts at `latest` (the default): a client that
     // subscribes as soon as it answers /readyz must get what is published after that. Seen

@@ -449,9 +449,12 @@ fn handle(ctx: &ShardContext, link: &BrokerLink, event: PlaneEvent) {
         }
         PlaneEvent::Partitions { topic, count, .. } => {
             link.topic_errors.borrow_mut().remove(&topic);
-            link.partitions
-                .borrow_mut()
-                .insert(topic, u32::try_from(count).unwrap_or(0));
+            // Counts only grow; a delayed first announcement must not undo a later one.
+            let count = u32::try_from(count).unwrap_or(0);
+            let mut known = link.partitions.borrow_mut();
+            let entry = known.entry(topic).or_insert(count);
+            *entry = (*entry).max(count);
+            drop(known);
             ShardMetrics::set(
                 (link.ready_metric)(ctx.metrics()),
                 u64::from(link.is_ready()),

@@ -66,7 +66,14 @@ enum Step {
 }
 
 /// Feed `partition` of `topic` to the shard until the plane stops.
-pub(crate) async fn run(inner: Rc<Inner>, topic: Arc<str>, partition: i32, start: StartPosition) {
+/// `positioned` is told once the start offset is known (see `supervisor::start_partitions`).
+pub(crate) async fn run(
+    inner: Rc<Inner>,
+    topic: Arc<str>,
+    partition: i32,
+    start: StartPosition,
+    mut positioned: Option<tokio::sync::oneshot::Sender<()>>,
+) {
     let mut next: Option<i64> = None;
     let mut own: Option<Own> = None;
     let mut failed_generation = 0u64;
@@ -94,6 +101,9 @@ pub(crate) async fn run(inner: Rc<Inner>, topic: Arc<str>, partition: i32, start
                         return;
                     }
                     next = Some(offset);
+                    if let Some(tx) = positioned.take() {
+                        let _ = tx.send(());
+                    }
                     Step::Continue
                 }
                 Err(err) => on_error(&topic, partition, &err),

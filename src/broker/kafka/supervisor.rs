@@ -198,12 +198,16 @@ async fn start_partitions(inner: &Rc<Inner>, topic: &Arc<str>, partitions: BTree
         .copied()
         .filter(|&p| owner_of(topic, p, s.shards) == s.shard)
         .collect();
+    let mut positioned = Vec::new();
     for &p in new
         .iter()
         .filter(|&&p| owner_of(topic, p, s.shards) == s.shard)
     {
         tracing::debug!(%topic, partition = p, shard = s.shard, "kafka: fetching partition");
-        tokio::task::spawn_local(fetch::run(Rc::clone(inner), Arc::clone(topic), p, start));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        positioned.push(rx);
+        let task = fetch::run(Rc::clone(inner), Arc::clone(topic), p, start, Some(tx));
+        tokio::task::spawn_local(task);
     }
     let count = partitions
         .iter()
@@ -214,5 +218,22 @@ async fn start_partitions(inner: &Rc<Inner>, topic: &Arc<str>, partitions: BTree
         count,
         owned,
     };
-    inner.sink.push(event).await;
+    if !first_sight {
+        // Added partitions are read from their beginning: nothing can fall before them.
+        inner.sink.push(event).await;
+        return;
+    }
+    // At first sight (a start at `latest`), the shard hears of the topic, and `/readyz` turns
+    // 200, only once every owned partition's fetch loop knows its start offset: a record
+    // produced through another instance between "ready" and that lookup would otherwise fall
+    // before this instance's start and never reach its clients. Waited for in a task of its
+    // own: the supervisor must stay free to reconnect, which the lookups may need.
+    let inner = Rc::clone(inner);
+    tokio::task::spawn_local(async move {
+        for rx in positioned {
+            // An error means the loop ended (the plane stops); nothing to wait for then.
+            let _ = rx.await;
+        }
+        inner.sink.push(event).await;
+    });
 }
