@@ -18,18 +18,18 @@ mod common;
 
 use common::http::{build_request, read_response};
 use common::kafka::{cursor, json_str, metric_sum, unique};
-use common::{config_file, free_port, http_request, parse_ids, Gateway, ParsedEvent, Response};
+use common::redis::OwnRedis;
+use common::READY_TIMEOUT;
+use common::{
+    config_file, free_port, http_request, parse_ids, wait_ready, Gateway, ParsedEvent, Response,
+};
 use common::{HttpConn, SseClient};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long an instance may take to answer `/readyz` 200 (connect to Redis, learn topics) on
-/// a busy 2-core machine that may be building at the same time.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a reader may wait for everything it expects, in all.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stream must stay quiet to show that nothing extra (a duplicate) follows.
@@ -38,8 +38,6 @@ const QUIET: Duration = Duration::from_millis(1500);
 /// (The configs below set `redis.request_timeout_ms` to 2 s, so an outage answers well
 /// within this even on a loaded machine.)
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a dedicated redis-server may take to answer PING, or to exit after SIGTERM.
-const REDIS_TIMEOUT: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // Configuration and instances
@@ -119,24 +117,6 @@ fn start_instance(config: &str, shards: usize) -> Gateway {
     let gw = Gateway::start(&["--config", config, "--shards", &shards]);
     wait_ready(&gw);
     gw
-}
-
-/// Polls `/readyz` until 200; panics with the last answer and the log after `READY_TIMEOUT`.
-fn wait_ready(gw: &Gateway) {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let mut last = String::from("no attempt");
-    while Instant::now() < deadline {
-        match http_request(gw.addr(), "GET", "/readyz", &[], b"") {
-            Ok(r) if r.status == 200 => return,
-            Ok(r) => last = format!("status {} body {:?}", r.status, r.text()),
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "/readyz not 200 after {READY_TIMEOUT:?} (last: {last}); log:\n{}",
-        gw.log()
-    );
 }
 
 /// One request on a fresh connection with a read deadline of `PUBLISH_TIMEOUT` (the common
@@ -774,103 +754,6 @@ fn maxlen_bounds_the_stream_and_a_resume_below_it_gets_a_reset() {
 
 // ---------------------------------------------------------------------------------------------
 // 3. Redis restart mid-stream
-
-/// A redis-server of a test's own (AOF, fsync always), stoppable and restartable on the same
-/// port and directory.
-struct OwnRedis {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let dir = std::env::temp_dir().join(unique("sluicegate-redis"));
-        std::fs::create_dir_all(&dir).expect("redis dir");
-        let mut r = OwnRedis {
-            port: free_port(),
-            dir,
-            child: None,
-        };
-        r.launch();
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn launch(&mut self) {
-        let log = std::fs::File::create(self.dir.join("redis.out")).expect("redis log");
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--dir", &self.dir.to_string_lossy()])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("redis-server must be installed (apt-get install redis-server): {e}")
-            });
-        self.child = Some(child);
-        let deadline = Instant::now() + REDIS_TIMEOUT;
-        loop {
-            let pong = Command::new("redis-cli")
-                .args(["-p", &self.port.to_string(), "ping"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
-                .unwrap_or(false);
-            if pong {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "own redis-server on {} did not answer PING: {}",
-                self.port,
-                std::fs::read_to_string(self.dir.join("redis.out")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM (Redis flushes its AOF and exits) and wait for the exit.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + REDIS_TIMEOUT;
-        while child.try_wait().ok().flatten().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not exit on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
 
 /// Polls `/metrics` until all `shards` of `gw` report Redis up (`sluicegate_redis_broker_up`).
 fn wait_redis_up(gw: &Gateway, shards: usize) {

@@ -169,7 +169,7 @@ fn maxlen_bounds_each_stream() {
 
 #[test]
 fn a_redis_restart_loses_nothing_acknowledged() {
-    let mut redis = OwnRedis::start(free_port());
+    let mut redis = OwnRedis::start();
     let template = "restart:{topic}:{partition}";
     let gw = sink_gateway(&redis.url(), template, &[]);
     let mut acked = Vec::new();
@@ -177,14 +177,14 @@ fn a_redis_restart_loses_nothing_acknowledged() {
         assert_eq!(publish(&gw, "orders", i), 200);
         acked.push(i);
     }
-    redis.down();
+    redis.stop();
     // Accepted while Redis is down: they wait in the sink's queue.
     for i in 30..60 {
         assert_eq!(publish(&gw, "orders", i), 200);
         acked.push(i);
     }
     std::thread::sleep(Duration::from_millis(300));
-    redis.up();
+    redis.launch();
     for i in 60..90 {
         assert_eq!(publish(&gw, "orders", i), 200);
         acked.push(i);
@@ -224,7 +224,7 @@ fn a_redis_restart_loses_nothing_acknowledged() {
 
 #[test]
 fn overflow_block_refuses_publishes_until_redis_is_back() {
-    let mut redis = OwnRedis::start(free_port());
+    let mut redis = OwnRedis::start();
     let template = "block:{topic}:{partition}";
     let gw = sink_gateway(
         &redis.url(),
@@ -236,7 +236,7 @@ fn overflow_block_refuses_publishes_until_redis_is_back() {
             "redis.overflow=\"block\"",
         ],
     );
-    redis.down();
+    redis.stop();
     let mut acked = Vec::new();
     let mut refused = None;
     for i in 0..200 {
@@ -259,7 +259,7 @@ fn overflow_block_refuses_publishes_until_redis_is_back() {
         "the bound admits 20 first, got {}",
         acked.len()
     );
-    redis.up();
+    redis.launch();
     let next = acked.len() as u32 + 1000;
     wait_for("publishes accepted again", || {
         (publish(&gw, "orders", next) == 200).then_some(())
@@ -274,7 +274,7 @@ fn overflow_block_refuses_publishes_until_redis_is_back() {
 
 #[test]
 fn overflow_drop_keeps_publishing_and_counts_what_it_drops() {
-    let mut redis = OwnRedis::start(free_port());
+    let mut redis = OwnRedis::start();
     let gw = sink_gateway(
         &redis.url(),
         "drop:{topic}:{partition}",
@@ -285,7 +285,7 @@ fn overflow_drop_keeps_publishing_and_counts_what_it_drops() {
             "redis.overflow=\"drop\"",
         ],
     );
-    redis.down();
+    redis.stop();
     for i in 0..60 {
         assert_eq!(publish(&gw, "orders", i), 200, "drop mode never refuses");
     }
@@ -301,5 +301,5 @@ fn overflow_drop_keeps_publishing_and_counts_what_it_drops() {
         dropped >= 30,
         "60 published, at most ~10 per shard queued: dropped {dropped}"
     );
-    redis.up();
+    redis.launch();
 }

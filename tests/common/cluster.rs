@@ -10,15 +10,12 @@
 //! gateways, a broker and a `cargo build` may share it), never a fixed sleep.
 
 use super::http::{build_request, read_response};
-use super::{http_request, parse_ids, Gateway, ParsedEvent, SseClient};
+use super::{parse_ids, wait_ready, Gateway, ParsedEvent, SseClient};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// How long an instance may take to answer `/readyz` 200 once `/healthz` answered (it has to
-/// reach the broker and learn every topic's partitions).
-pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one publish may take to be answered (produce to the broker and its acknowledgement).
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a reader waits for the events it expects, in all (not per event).
@@ -156,25 +153,6 @@ fn start_instance(config: &str, args: &[String], extra: &[String]) -> Gateway {
     let gw = Gateway::start(&refs);
     wait_ready(&gw);
     gw
-}
-
-/// Polls `/readyz` until 200; panics with the last answer and the log after `READY_TIMEOUT`.
-pub fn wait_ready(gw: &Gateway) {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let mut last = String::from("no attempt");
-    while Instant::now() < deadline {
-        match http_request(gw.addr(), "GET", "/readyz", &[], b"") {
-            Ok(r) if r.status == 200 => return,
-            Ok(r) => last = format!("status {} body {:?}", r.status, r.text()),
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "{}: /readyz not 200 after {READY_TIMEOUT:?} (last: {last}); log:\n{}",
-        gw.addr(),
-        gw.log()
-    );
 }
 
 /// What a published event carries, so a reader can tell which publish it is: a global sequence

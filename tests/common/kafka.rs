@@ -3,13 +3,11 @@
 //! a tansu of a test's own that can be killed and restarted, a gateway in Kafka mode, and
 //! decoding of the gateway's per-partition cursor ids.
 
-use super::{http_request, Gateway, ParsedEvent, SseClient};
+pub use super::wait_ready;
+use super::{Gateway, ParsedEvent, SseClient};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// How long `/readyz` may stay 503 after the gateway started.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The shared test broker; panics with how to start one when the variable is unset.
 pub fn broker() -> String {
@@ -304,24 +302,6 @@ pub fn kafka_gateway_from(
     let gw = Gateway::start(&refs);
     wait_ready(&gw);
     gw
-}
-
-/// Polls `/readyz` until 200; panics with the last answer and the log after `READY_TIMEOUT`.
-pub fn wait_ready(gw: &Gateway) {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let mut last = String::from("no attempt");
-    while Instant::now() < deadline {
-        match http_request(gw.addr(), "GET", "/readyz", &[], b"") {
-            Ok(r) if r.status == 200 => return,
-            Ok(r) => last = format!("status {} body {:?}", r.status, r.text()),
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "/readyz not 200 after {READY_TIMEOUT:?} (last: {last}); log:\n{}",
-        gw.log()
-    );
 }
 
 /// Opens SSE connections to `path` until one landed on each of `shards` shards (tries up to

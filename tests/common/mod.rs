@@ -63,6 +63,29 @@ pub fn config_file(toml: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// How long a gateway may take to become ready (`/readyz` 200: its brokers reached and every
+/// partition's reading positioned); generous, for a loaded CI machine.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Polls `/readyz` until 200; panics with the last answer and the log after `READY_TIMEOUT`.
+pub fn wait_ready(gw: &Gateway) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut last = String::from("no attempt");
+    while Instant::now() < deadline {
+        match http_request(gw.addr(), "GET", "/readyz", &[], b"") {
+            Ok(r) if r.status == 200 => return,
+            Ok(r) => last = format!("status {} body {:?}", r.status, r.text()),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{}: /readyz not 200 after {READY_TIMEOUT:?} (last: {last}); log:\n{}",
+        gw.addr(),
+        gw.log()
+    );
+}
+
 /// A loopback port that was free a moment ago (bound, read, released).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::free_port;
+
+/// How long a dedicated redis-server may take to answer PING, or to exit on SIGTERM.
+const START_OR_STOP: Duration = Duration::from_secs(30);
+
 /// The shared Redis's URL; a test cannot run without it (never skipped).
 pub fn shared_url() -> String {
     std::env::var("SLUICEGATE_TEST_REDIS_URL").unwrap_or_else(|_| {
@@ -84,8 +89,8 @@ pub fn xlen(port: u16, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A redis-server of the test's own (AOF on, fsync always), which it may stop and start again
-/// on the same port and directory: what was acknowledged survives.
+/// A redis-server of a test's own (AOF, fsync always), stoppable and restartable on the same
+/// port and directory.
 pub struct OwnRedis {
     pub port: u16,
     dir: PathBuf,
@@ -93,27 +98,31 @@ pub struct OwnRedis {
 }
 
 impl OwnRedis {
-    pub fn start(port: u16) -> OwnRedis {
-        let dir =
-            std::env::temp_dir().join(format!("sluicegate-redis-{port}-{}", std::process::id()));
+    pub fn start() -> OwnRedis {
+        let dir = std::env::temp_dir().join(format!(
+            "sluicegate-redis-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
         std::fs::create_dir_all(&dir).expect("redis dir");
-        let mut redis = OwnRedis {
-            port,
+        let mut r = OwnRedis {
+            port: free_port(),
             dir,
             child: None,
         };
-        redis.up();
-        redis
+        r.launch();
+        r
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Start (again) and wait until it answers PING.
-    pub fn up(&mut self) {
+    pub fn launch(&mut self) {
+        let log = std::fs::File::create(self.dir.join("redis.out")).expect("redis log");
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--dir", &self.dir.to_string_lossy()])
             .args([
                 "--appendonly",
                 "yes",
@@ -122,38 +131,49 @@ impl OwnRedis {
                 "--save",
                 "",
             ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
             .spawn()
-            .unwrap_or_else(|e| panic!("redis-server: {e} (apt-get install redis-server)"));
+            .unwrap_or_else(|e| {
+                panic!("redis-server must be installed (apt-get install redis-server): {e}")
+            });
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + START_OR_STOP;
         loop {
             let pong = Command::new("redis-cli")
-                .args(["-p", &self.port.to_string(), "PING"])
+                .args(["-p", &self.port.to_string(), "ping"])
                 .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG");
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
+                .unwrap_or(false);
             if pong {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "redis-server on {} did not answer",
-                self.port
+                "own redis-server on {} did not answer PING: {}",
+                self.port,
+                std::fs::read_to_string(self.dir.join("redis.out")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// Stop (SIGTERM: Redis finishes the AOF and exits) and wait for the exit.
-    pub fn down(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
+    /// SIGTERM (Redis flushes its AOF and exits) and wait for the exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + START_OR_STOP;
+        while child.try_wait().ok().flatten().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not exit on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -164,6 +184,8 @@ impl Drop for OwnRedis {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
