@@ -20,7 +20,8 @@ pub fn online_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
 
-fn invalid(key: &str, message: String) -> ConfigError {
+/// A configuration error naming `key` (shared by the `validate_*` files).
+pub(super) fn invalid(key: &str, message: String) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_owned(),
         message,

@@ -3,14 +3,7 @@
 use super::error::ConfigError;
 use super::model::Config;
 use super::policy_model::{AnonymousMode, Rate};
-
-fn invalid(key: &str, message: String) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        message,
-        origin: None,
-    }
-}
+use super::validate::invalid;
 
 impl Config {
     pub(super) fn validate_policy(&self) -> Result<(), ConfigError> {

@@ -4,15 +4,8 @@ use std::collections::BTreeSet;
 
 use super::error::ConfigError;
 use super::model::Config;
+use super::validate::invalid;
 use super::validate::MAX_PARTITIONS;
-
-fn invalid(key: &str, message: String) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        message,
-        origin: None,
-    }
-}
 
 impl Config {
     pub(super) fn validate_redis(&self) -> Result<(), ConfigError> {

@@ -2,14 +2,7 @@
 //! start is reported here, with the key, before anything runs.
 use super::error::ConfigError;
 use super::model::Config;
-
-fn invalid(key: &str, message: String) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        message,
-        origin: None,
-    }
-}
+use super::validate::invalid;
 
 impl Config {
     pub(super) fn validate_webhooks(&self) -> Result<(), ConfigError> {

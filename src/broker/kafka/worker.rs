@@ -9,7 +9,7 @@ use super::state::Inner;
 use super::supervisor::supervise;
 use super::{fetch, produce};
 use crate::broker::plane::events::PlaneCommand;
-use crate::broker::plane::sink::{EventSink, Shared};
+use crate::broker::plane::sink::{serve_commands, EventSink, Shared};
 
 pub(crate) struct Worker {
     inner: Rc<Inner>,
@@ -39,42 +39,35 @@ impl Worker {
 }
 
 async fn command_loop(inner: Rc<Inner>, mut commands: rtrb::Consumer<PlaneCommand>) {
-    loop {
-        while let Ok(command) = commands.pop() {
-            match command {
-                PlaneCommand::Produce {
-                    request_id,
-                    topic,
-                    partition,
-                    records,
-                } => {
-                    let task =
-                        produce::run(Rc::clone(&inner), request_id, topic, partition, records);
-                    tokio::task::spawn_local(task);
-                }
-                PlaneCommand::Fetch {
-                    request_id,
-                    topic,
-                    partition,
-                    offset,
-                    max_bytes,
-                } => {
-                    let task = fetch::catch_up(
-                        Rc::clone(&inner),
-                        request_id,
-                        topic,
-                        partition,
-                        offset,
-                        max_bytes,
-                    );
-                    tokio::task::spawn_local(task);
-                }
-                PlaneCommand::Shutdown => inner.shared.begin_shutdown(),
-            }
+    let shared = Arc::clone(&inner.shared);
+    serve_commands(&mut commands, &shared, |command| match command {
+        PlaneCommand::Produce {
+            request_id,
+            topic,
+            partition,
+            records,
+        } => {
+            let task = produce::run(Rc::clone(&inner), request_id, topic, partition, records);
+            tokio::task::spawn_local(task);
         }
-        if inner.shared.is_shutting_down() || commands.is_abandoned() {
-            return;
+        PlaneCommand::Fetch {
+            request_id,
+            topic,
+            partition,
+            offset,
+            max_bytes,
+        } => {
+            let task = fetch::catch_up(
+                Rc::clone(&inner),
+                request_id,
+                topic,
+                partition,
+                offset,
+                max_bytes,
+            );
+            tokio::task::spawn_local(task);
         }
-        inner.shared.commands.notified().await;
-    }
+        PlaneCommand::Shutdown => {}
+    })
+    .await;
 }

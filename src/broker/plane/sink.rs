@@ -9,7 +9,7 @@ use std::time::Duration;
 use atomic_waker::AtomicWaker;
 use tokio::sync::Notify;
 
-use super::events::PlaneEvent;
+use super::events::{PlaneCommand, PlaneEvent};
 
 /// State both ends of a plane share.
 #[derive(Debug, Default)]
@@ -88,5 +88,26 @@ impl EventSink {
                 let _ = tokio::time::timeout(FULL_RING_RECHECK, notified).await;
             }
         }
+    }
+}
+
+/// Serve the shard's commands until the plane stops: `Shutdown` is handled here, every other
+/// command goes to `on` (which spawns its work, so a slow request never holds up the next).
+pub(crate) async fn serve_commands(
+    commands: &mut rtrb::Consumer<PlaneCommand>,
+    shared: &Shared,
+    mut on: impl FnMut(PlaneCommand),
+) {
+    loop {
+        while let Ok(command) = commands.pop() {
+            match command {
+                PlaneCommand::Shutdown => shared.begin_shutdown(),
+                other => on(other),
+            }
+        }
+        if shared.is_shutting_down() || commands.is_abandoned() {
+            return;
+        }
+        shared.commands.notified().await;
     }
 }

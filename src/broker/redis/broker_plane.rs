@@ -26,7 +26,7 @@ use super::conn::{self, describe, is_transport, ConnSettings};
 use super::entry::{self, read_after, stream_id_of, EntryParts};
 use super::reply;
 use crate::broker::plane::events::combine_produce_errors;
-use crate::broker::plane::sink::{EventSink, Shared};
+use crate::broker::plane::sink::{serve_commands, EventSink, Shared};
 use crate::broker::plane::{
     handle, BrokerPlane, BrokerState, FetchError, Fetched, LogRecord, PlaneCommand, PlaneEvent,
     ProduceError, ProduceRecord, Produced, ID_HEADER,
@@ -187,44 +187,37 @@ async fn tell_partitions(inner: &Inner) {
 }
 
 async fn command_loop(inner: &Rc<Inner>, commands: &mut rtrb::Consumer<PlaneCommand>) {
-    loop {
-        while let Ok(command) = commands.pop() {
-            match command {
-                PlaneCommand::Produce {
-                    request_id,
-                    topic,
-                    partition,
-                    records,
-                } => {
-                    let inner = Rc::clone(inner);
-                    tokio::task::spawn_local(async move {
-                        let result = produce(&inner, &topic, partition, records).await;
-                        let event = PlaneEvent::ProduceDone { request_id, result };
-                        inner.sink.push(event).await;
-                    });
-                }
-                PlaneCommand::Fetch {
-                    request_id,
-                    topic,
-                    partition,
-                    offset,
-                    ..
-                } => {
-                    let inner = Rc::clone(inner);
-                    tokio::task::spawn_local(async move {
-                        let result = fetch(&inner, &topic, partition, offset).await;
-                        let event = PlaneEvent::FetchDone { request_id, result };
-                        inner.sink.push(event).await;
-                    });
-                }
-                PlaneCommand::Shutdown => inner.shared.begin_shutdown(),
-            }
+    serve_commands(commands, &inner.shared, |command| match command {
+        PlaneCommand::Produce {
+            request_id,
+            topic,
+            partition,
+            records,
+        } => {
+            let inner = Rc::clone(inner);
+            tokio::task::spawn_local(async move {
+                let result = produce(&inner, &topic, partition, records).await;
+                let event = PlaneEvent::ProduceDone { request_id, result };
+                inner.sink.push(event).await;
+            });
         }
-        if inner.stopping() || commands.is_abandoned() {
-            return;
+        PlaneCommand::Fetch {
+            request_id,
+            topic,
+            partition,
+            offset,
+            ..
+        } => {
+            let inner = Rc::clone(inner);
+            tokio::task::spawn_local(async move {
+                let result = fetch(&inner, &topic, partition, offset).await;
+                let event = PlaneEvent::FetchDone { request_id, result };
+                inner.sink.push(event).await;
+            });
         }
-        inner.shared.commands.notified().await;
-    }
+        PlaneCommand::Shutdown => {}
+    })
+    .await;
 }
 
 /// Connect, retrying with backoff and telling the shard the broker is down meanwhile; `None`
