@@ -153,14 +153,42 @@ async fn connect_commands(inner: Rc<Inner>) {
     let Some(client) = connect(&inner, Duration::ZERO).await else {
         return;
     };
-    *inner.client.borrow_mut() = Some(client);
+    *inner.client.borrow_mut() = Some(client.clone());
     inner.report(true, String::new).await;
+    tokio::task::spawn_local(watch_health(Rc::clone(&inner), client));
     // A shard reading no partition is ready once it can produce; the others say so when
     // their reader knows where each stream ends (`read_live`).
     if inner.settings.owned.is_empty() {
         tell_partitions(&inner).await;
     }
 }
+
+/// While the shard believes Redis is down it refuses publishes without asking the plane, so
+/// nothing else would ever find out that Redis came back: ping it (with backoff) until it
+/// answers, then say so. Reading, when this shard reads anything, reports the same on its own.
+async fn watch_health(inner: Rc<Inner>, client: Client) {
+    let mut backoff = inner
+        .settings
+        .conn
+        .backoff(SEED.fetch_add(1, Ordering::Relaxed));
+    while !inner.stopping() {
+        if inner.told_up.get() == Some(false) {
+            match fred::interfaces::ClientLike::ping::<Value>(&client, None).await {
+                Ok(_) => {
+                    backoff.reset();
+                    inner.report(true, String::new).await;
+                }
+                Err(e) => inner.report(false, || describe(&e)).await,
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
+        } else {
+            tokio::time::sleep(HEALTH_IDLE_CHECK).await;
+        }
+    }
+}
+
+/// How often the health watcher looks at the reported state while Redis is up.
+const HEALTH_IDLE_CHECK: Duration = Duration::from_millis(200);
 
 /// Tell the shard the topics' partitions (known from the configuration: Redis streams have no
 /// partition metadata). Until then the shard answers 503 for the topics and `/readyz` waits, so
