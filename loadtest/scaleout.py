@@ -174,8 +174,8 @@ def broker_section(args, topic):
 
 
 def create_topic(args, topic):
-    """Kafka: the topic with --partitions partitions (kafka-python, as the tests do). Redis
-    creates its streams on the first XADD."""
+    """Kafka: the topic with --partitions partitions (kafka-python, as the tests do). In Redis
+    broker mode each gateway makes the streams it reads at start (XGROUP CREATE MKSTREAM)."""
     if args.broker != "kafka":
         return
     script = ("import sys\nfrom kafka import KafkaAdminClient\nfrom kafka.admin import NewTopic\n"
@@ -336,7 +336,8 @@ def report(meta, runs):
         f"Gateways pinned to CPU {meta['gateway_cpus']} (`--shards 1` each), load tool on CPU "
         f"{meta['tool_cpu']}, broker "
         f"{'external, unpinned' if meta.get('external_broker') else 'on CPU ' + meta['broker_cpu']}"
-        f", kafka.fetch_max_wait_ms {meta['fetch_max_wait_ms']}. "
+        + (f", kafka.fetch_max_wait_ms {meta['fetch_max_wait_ms']}. " if meta["broker"] == "kafka"
+           else " (redis-server, no persistence). ") +
         f"**A functional figure on a 2-CPU machine**: the "
         f"instances share the cores one instance had.", "",
         "| | " + " | ".join(variants) + " |",
