@@ -13,6 +13,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::context::ShardContext;
 use crate::broker::redis::entry::{self, EntryParts};
 use crate::broker::redis::sink_plane::{spawn_sink_plane, SinkEntry, SinkShared};
@@ -35,6 +37,8 @@ pub struct RedisSink {
     patterns: Vec<TopicPattern>,
     /// Whether a topic is mirrored, decided once per topic.
     mirrored: RefCell<HashMap<Arc<str>, bool>>,
+    /// The stream key of each partition written, made once (`key_template` filled in).
+    keys: RefCell<HashMap<(Arc<str>, u32), Bytes>>,
     dropped_logged: std::cell::Cell<bool>,
 }
 
@@ -55,6 +59,7 @@ impl RedisSink {
             capacity,
             patterns,
             mirrored: RefCell::new(HashMap::new()),
+            keys: RefCell::new(HashMap::new()),
             dropped_logged: std::cell::Cell::new(false),
         })
     }
@@ -134,14 +139,23 @@ impl RedisSink {
             data: &data,
         });
         let entry = SinkEntry {
-            key: self
-                .config
-                .stream_key(&event.key.topic, event.key.partition),
+            key: self.stream_key(&event.key.topic, event.key.partition),
             fields,
         };
         let pushed = self.ring.borrow_mut().push(entry).is_ok();
         self.shared.pushed();
         pushed
+    }
+
+    /// The stream key of `topic`'s `partition`, shared by its entries.
+    fn stream_key(&self, topic: &Arc<str>, partition: u32) -> Bytes {
+        let mut keys = self.keys.borrow_mut();
+        if let Some(key) = keys.get(&(Arc::clone(topic), partition)) {
+            return key.clone();
+        }
+        let key = Bytes::from(self.config.stream_key(topic, partition));
+        keys.insert((Arc::clone(topic), partition), key.clone());
+        key
     }
 
     pub fn stop(&self) {

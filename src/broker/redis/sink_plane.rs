@@ -24,10 +24,11 @@ use super::conn::{self, describe, is_transport, ConnSettings};
 use crate::broker::plane::handle::pin_to_cpu;
 use crate::config::RedisConfig;
 
-/// One entry to write: its stream key and fields (see [`super::entry`]).
+/// One entry to write: its stream key and fields (see [`super::entry`]). The key is shared by
+/// every entry of the partition (the shard makes it once).
 #[derive(Debug)]
 pub struct SinkEntry {
-    pub key: String,
+    pub key: Bytes,
     pub fields: Vec<(Bytes, Bytes)>,
 }
 
@@ -234,7 +235,7 @@ async fn write(client: &Client, config: &RedisConfig, batch: &[SinkEntry]) -> Wr
     for entry in batch {
         let queued = pipeline
             .xadd::<Value, _, _, _, _>(
-                entry.key.as_str(),
+                entry.key.clone(),
                 false,
                 cap(config),
                 "*",
@@ -249,7 +250,17 @@ async fn write(client: &Client, config: &RedisConfig, batch: &[SinkEntry]) -> Wr
             };
         }
     }
-    let answers = pipeline.try_all::<Value>().await;
+    // fred (10.1) flushes the socket after every command of a pipeline unless another command
+    // waits behind it: the router takes the pipeline off its queue, then finds the queue empty
+    // at each command. That is one `write` system call per entry (half of this thread's time at
+    // a few hundred entries per batch, and as many reads for Redis). A PING queued right behind
+    // the pipeline makes fred feed the commands and flush every `max_feed_count` (200) of them
+    // and at the PING. Its answer only says the connection worked; the entries' answers decide.
+    let (answers, _) = futures_lite::future::zip(
+        pipeline.try_all::<Value>(),
+        fred::interfaces::ClientLike::ping::<Value>(client, None),
+    )
+    .await;
     let mut refused = Vec::new();
     for (i, answer) in answers.iter().enumerate() {
         match answer {
@@ -262,7 +273,10 @@ async fn write(client: &Client, config: &RedisConfig, batch: &[SinkEntry]) -> Wr
                 }
             }
             Err(e) => {
-                let key = batch.get(i).map(|b| b.key.clone()).unwrap_or_default();
+                let key = batch
+                    .get(i)
+                    .map(|b| String::from_utf8_lossy(&b.key).into_owned())
+                    .unwrap_or_default();
                 refused.push((key, describe(e)));
             }
         }
