@@ -62,7 +62,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from durability import Gate  # noqa: E402
-from scaleout import cpu_busy, cpu_s, wait_ready  # noqa: E402
+from scaleout import CLK_TCK, cpu_busy, cpu_s, wait_ready  # noqa: E402
 from variants import free_port, metrics, stop  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -181,6 +181,28 @@ class Sampler:
         return max((s[1][key] for s in self.samples), default=None)
 
 
+def thread_cpu_s(pid, name):
+    """User + system CPU seconds of `pid`'s threads called `name` (the sink plane's thread is
+    `redis-sink-<shard>`); None when there is none."""
+    total, found = 0.0, False
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        if comm.startswith(name):
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            found = True
+    return total if found else None
+
+
 def other_on_gateway_cpu(args, busy0, busy1, gw_cpu_s, wall):
     """How busy the gateway's CPU was with anything but the gateway (another process on this
     shared machine); a disturbed run is redone."""
@@ -287,12 +309,14 @@ def run_saturation(args, variant, tag):
               "--topics", "1", "--topic-prefix", prefix, "--server-pid", str(gw["proc"].pid),
               "--json", "-"]
         wall0, busy0 = time.time(), cpu_busy()
+        s0 = thread_cpu_s(gw["proc"].pid, "redis-sink")
         with Sampler(gw["port"], args.sample_secs) as sampler:
             out = subprocess.run(lt, capture_output=True, text=True,
                                  timeout=args.duration + args.warmup + 120)
             t_end = time.time()
         wall, busy1 = t_end - wall0, cpu_busy()
         g1, r1 = cpu_s(gw["proc"].pid), cpu_s(args.redis_proc.pid)
+        s1 = thread_cpu_s(gw["proc"].pid, "redis-sink")
         if out.returncode != 0:
             raise RuntimeError(f"loadtest failed ({out.returncode}): {out.stderr[-800:]}")
         rep = json.loads(out.stdout)
@@ -302,8 +326,10 @@ def run_saturation(args, variant, tag):
         m_load = metrics(gw["port"], strip="sluicegate_")
         if variant != "off":
             drain_s, lag_at_stop = drain(gw["port"], args.drain_timeout)
+            time.sleep(0.6)  # one more copy of the sink's counters into /metrics
         else:
             drain_s, lag_at_stop = None, None
+        s2 = thread_cpu_s(gw["proc"].pid, "redis-sink")
         m1 = metrics(gw["port"], strip="sluicegate_")
         g2 = cpu_s(gw["proc"].pid)
         with open(os.path.join(args.out, "raw", tag + ".publish.json"), "w") as f:
@@ -337,7 +363,12 @@ def run_saturation(args, variant, tag):
         "sink_dropped": delta["redis_sink_dropped_total"],
         "sink_lag_max": sampler.highest("redis_sink_lag") if variant != "off" else None,
         "sink_lag_at_stop": lag_at_stop, "drain_s": drain_s,
+        "drain_per_s": lag_at_stop / drain_s if lag_at_stop and drain_s else None,
         "gateway_cpu_run_s": g1 - g0, "gateway_cpu_drain_s": g2 - g1,
+        "sink_thread_cpu_s": (s1 - s0) if s0 is not None and s1 is not None else None,
+        # Over the load and the drain after it, against every entry mirrored by then.
+        "sink_thread_us_per_entry": (s2 - s0) / delta["redis_sink_mirrored_total"] * 1e6
+        if s0 is not None and s2 is not None and delta["redis_sink_mirrored_total"] else None,
         "redis_cpu_per_s": (r1 - r0) / wall, "run_wall_s": wall,
         "gateway_cpu_other": other_on_gateway_cpu(args, busy0, busy1, g1 - g0, wall),
     }
@@ -435,8 +466,9 @@ def report(meta, runs):
                 ("events mirrored/s", "mirrored_per_s", 0),
                 ("sink lag, highest sample", "sink_lag_max", 0),
                 ("sink lag when the load stopped", "sink_lag_at_stop", 0),
-                ("drain s", "drain_s", 2),
+                ("drain s (the lag gauge is refreshed every 0.5 s)", "drain_s", 2),
                 ("gateway CPU (cores)", "gateway_cpu", 2),
+                ("sink thread CPU µs per mirrored entry", "sink_thread_us_per_entry", 2),
                 ("Redis CPU (cores)", "redis_cpu_per_s", 2),
                 ("sink retries / dropped", None, 0)]
         for name, key, nd in rows:
@@ -447,7 +479,8 @@ def report(meta, runs):
                 continue
             vals = [med(by[v], key) for v in variants]
             rts = [ratio(x, vals[0]) if key in (
-                "events_per_s", "gateway_cpu") else "" for x in vals[1:]]
+                "events_per_s", "gateway_cpu", "mirrored_per_s",
+                "sink_thread_us_per_entry", "drain_per_s") else "" for x in vals[1:]]
             lines.append(f"| {name} | " + " | ".join([fmt(x, nd) for x in vals] + rts) + " |")
         for v in variants:
             if v != "off" and "off" in by:
