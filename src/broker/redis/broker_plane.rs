@@ -334,7 +334,7 @@ async fn produce(
             return Err(ProduceError::Rejected(describe(&e)));
         }
     }
-    let answers = pipeline.try_all::<Value>().await;
+    let answers = conn::send_pipeline(&client, &pipeline).await;
     let mut out = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
     let mut some_written = false;
@@ -434,7 +434,7 @@ async fn fetch(
     if let Some(Err(e)) = queued.into_iter().find(Result::is_err) {
         return Err(FetchError::Failed(describe(&e)));
     }
-    let mut answers = pipeline.try_all::<Value>().await.into_iter();
+    let mut answers = conn::send_pipeline(&client, &pipeline).await.into_iter();
     let mut next = || match answers.next() {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) if is_transport(&e) => Err(FetchError::BrokerDown(describe(&e))),

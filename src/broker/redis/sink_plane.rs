@@ -250,17 +250,7 @@ async fn write(client: &Client, config: &RedisConfig, batch: &[SinkEntry]) -> Wr
             };
         }
     }
-    // fred (10.1) flushes the socket after every command of a pipeline unless another command
-    // waits behind it: the router takes the pipeline off its queue, then finds the queue empty
-    // at each command. That is one `write` system call per entry (half of this thread's time at
-    // a few hundred entries per batch, and as many reads for Redis). A PING queued right behind
-    // the pipeline makes fred feed the commands and flush every `max_feed_count` (200) of them
-    // and at the PING. Its answer only says the connection worked; the entries' answers decide.
-    let (answers, _) = futures_lite::future::zip(
-        pipeline.try_all::<Value>(),
-        fred::interfaces::ClientLike::ping::<Value>(client, None),
-    )
-    .await;
+    let answers = conn::send_pipeline(client, &pipeline).await;
     let mut refused = Vec::new();
     for (i, answer) in answers.iter().enumerate() {
         match answer {
