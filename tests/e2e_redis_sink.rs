@@ -303,3 +303,59 @@ fn overflow_drop_keeps_publishing_and_counts_what_it_drops() {
     );
     redis.launch();
 }
+
+/// The sink mirrors whatever the source: records produced to Kafka by an independent producer
+/// (kafka-python) reach their streams from the partition's owner shard, in partition order,
+/// with the type from `ce_type` and the record key.
+#[test]
+fn records_from_kafka_are_mirrored_in_partition_order() {
+    use common::kafka::{
+        broker, create_topic, kafka_gateway, produce, unique as kafka_unique, Rec,
+    };
+    let url = shared_url();
+    let port = port_of(&url);
+    let bootstrap = broker();
+    let topic = kafka_unique("mirrored");
+    create_topic(&bootstrap, &topic, 2);
+    let template = format!("{}:{{topic}}:{{partition}}", unique("ksink"));
+    let url_arg = format!("redis.url={url:?}");
+    let template_arg = format!("redis.key_template={template:?}");
+    let _gw = kafka_gateway(
+        &bootstrap,
+        &[&topic],
+        2,
+        &[
+            "--set",
+            &url_arg,
+            "--set",
+            "redis.mode=\"sink\"",
+            "--set",
+            &template_arg,
+        ],
+    );
+    let records: Vec<Rec> = (0..30)
+        .map(|i| {
+            Rec::at(i % 2, &format!("ev-{i}"))
+                .key(&format!("k{i}"))
+                .typed("made")
+        })
+        .collect();
+    produce(&bootstrap, &topic, &records);
+    let got = wait_for("30 records mirrored", || {
+        let s = streams(port, &template, &topic);
+        (total(&s) >= 30).then_some(s)
+    });
+    assert_eq!(total(&got), 30);
+    for (partition, entries) in &got {
+        let seqs: Vec<u32> = entries.iter().map(seq).collect();
+        let want: Vec<u32> = (0..30).filter(|i| i % 2 == *partition).collect();
+        assert_eq!(
+            seqs, want,
+            "partition {partition}: every record once, in order"
+        );
+        for e in entries {
+            assert_eq!(e.field("type"), Some("made"));
+            assert_eq!(e.field("key"), Some(format!("k{}", seq(e)).as_str()));
+        }
+    }
+}
