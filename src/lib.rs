@@ -1,5 +1,5 @@
-//! Sluicegate: a thread-per-core event gateway (HTTP and Kafka in; SSE, WebSocket, webhooks and
-//! Redis Streams out).
+//! Sluicegate: a thread-per-core event gateway (HTTP, WebSocket, webhooks and Kafka in; SSE,
+//! WebSocket, webhooks and Redis Streams out).
 //!
 //! # Layout
 //! - [`config`]: TOML file + environment + CLI flags, validated once at start.
@@ -9,9 +9,11 @@
 //!   Nothing in here touches a socket or a runtime, which is what makes it cheap to fuzz,
 //!   property-test and bench.
 //! - [`shard`]: the executor pool (one glommio executor per core), the N×N ring mesh between
-//!   shards, shutdown.
+//!   shards, shutdown, and each shard's end of the external log (`broker_link`) and of the Redis
+//!   sink (`redis_sink`).
 //! - [`broker`]: where events come from and are kept for resume (the embedded broker and its
-//!   durable log on disk, Kafka), and the pure routing of partitions to shards.
+//!   durable log on disk; Kafka and Redis Streams behind one plane protocol, `broker::plane`;
+//!   the Redis sink's plane), and the pure routing of partitions to shards.
 //! - [`delivery`]: per-connection sessions: the HTTP request loop, publish, and the pieces every
 //!   streaming transport is made of (queue, catch-up cursor, registry, writer), with SSE's
 //!   session and framing under `delivery::sse`, WebSocket's under `delivery::ws`; outbound
