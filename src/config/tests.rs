@@ -347,3 +347,65 @@ fn to_toml_round_trips() {
     assert_eq!(back, config);
     assert!(text.contains("[memory_broker]"), "{text}");
 }
+
+/// `[redis]` in broker mode with `extra` settings (each `key=value`, TOML values).
+fn redis_error(extra: &[&str]) -> String {
+    let mut args = vec![
+        "--set",
+        "redis.url=\"redis://127.0.0.1:6379\"",
+        "--set",
+        "redis.mode=\"broker\"",
+        "--set",
+        "redis.topics=[\"orders\"]",
+    ];
+    for e in extra {
+        args.push("--set");
+        args.push(e);
+    }
+    error(&args, &[])
+}
+
+#[test]
+fn redis_key_templates_must_keep_every_partition_apart() {
+    let err = redis_error(&["redis.key_template=\"{topic}{partition}\""]);
+    assert!(
+        err.contains("redis.key_template") && err.contains("no topic name has"),
+        "{err}"
+    );
+    let err = redis_error(&["redis.key_template=\"s:{topic}-{partition}\""]);
+    assert!(err.contains("no topic name has"), "{err}");
+    let err = redis_error(&["redis.key_template=\"{instance}:{topic}:{partition}\""]);
+    assert!(err.contains("only {topic} and {partition}"), "{err}");
+    let err = redis_error(&["redis.key_template=\"{topic}\""]);
+    assert!(err.contains("must contain both"), "{err}");
+    let ok = run(
+        &[
+            "--set",
+            "redis.url=\"redis://127.0.0.1:6379\"",
+            "--set",
+            "redis.key_template=\"{partition}/{topic}\"",
+        ],
+        &[],
+    );
+    assert_eq!(ok.redis.stream_key("a.b", 3), "3/a.b");
+}
+
+#[test]
+fn redis_sizes_are_bounded_and_modes_do_not_clash() {
+    let err = redis_error(&["redis.sink_queue_events=100000000000"]);
+    assert!(
+        err.contains("redis.sink_queue_events") && err.contains("between"),
+        "{err}"
+    );
+    let err = redis_error(&["redis.read_count=0"]);
+    assert!(err.contains("redis.read_count"), "{err}");
+    let err = redis_error(&[
+        "kafka.bootstrap=[\"127.0.0.1:9092\"]",
+        "kafka.topics=[\"t\"]",
+    ]);
+    assert!(err.contains("redis.mode"), "{err}");
+    let err = redis_error(&["redis.url=\"rediss://127.0.0.1:6379\""]);
+    assert!(err.contains("TLS"), "{err}");
+    let err = redis_error(&["redis.topics=[\"gateway.x\"]"]);
+    assert!(err.contains("system topic"), "{err}");
+}

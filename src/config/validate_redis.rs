@@ -34,38 +34,38 @@ impl Config {
                 ),
             ));
         }
-        if !r.key_template.contains("{topic}") || !r.key_template.contains("{partition}") {
-            return Err(invalid(
-                "redis.key_template",
-                format!(
-                    "`{}` must contain both {{topic}} and {{partition}}, or partitions would share a stream",
-                    r.key_template
-                ),
-            ));
-        }
-        let positive = [
-            ("redis.sink_queue_events", r.sink_queue_events as u64),
-            ("redis.sink_batch", r.sink_batch as u64),
-            ("redis.block_ms", r.block_ms),
-            ("redis.read_count", r.read_count),
-            ("redis.request_timeout_ms", r.request_timeout_ms),
-            ("redis.backoff_initial_ms", r.backoff_initial_ms),
+        check_key_template(&r.key_template)?;
+        // Lower bounds: a zero would stall; upper bounds: these are allocated up front (rings,
+        // batches) or asked of Redis in one reply.
+        let bounded = [
+            (
+                "redis.sink_queue_events",
+                r.sink_queue_events as u64,
+                1,
+                10_000_000,
+            ),
+            ("redis.sink_batch", r.sink_batch as u64, 1, 10_000),
+            ("redis.block_ms", r.block_ms, 1, 60_000),
+            ("redis.read_count", r.read_count, 1, 10_000),
+            ("redis.dedup_window", r.dedup_window as u64, 0, 1_000_000),
+            ("redis.request_timeout_ms", r.request_timeout_ms, 1, 600_000),
+            ("redis.backoff_initial_ms", r.backoff_initial_ms, 1, 600_000),
+            ("redis.backoff_max_ms", r.backoff_max_ms, 1, 600_000),
+            ("redis.ring_capacity", r.ring_capacity as u64, 16, 1_000_000),
+            ("redis.maxlen", r.maxlen, 0, i64::MAX as u64),
         ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(invalid(key, "must be at least 1".to_owned()));
+        for (key, value, min, max) in bounded {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("must be between {min} and {max}, got {value}"),
+                ));
             }
         }
         if r.backoff_max_ms < r.backoff_initial_ms {
             return Err(invalid(
                 "redis.backoff_max_ms",
                 "must be at least redis.backoff_initial_ms".to_owned(),
-            ));
-        }
-        if r.ring_capacity < 16 {
-            return Err(invalid(
-                "redis.ring_capacity",
-                "must be at least 16".to_owned(),
             ));
         }
         for pattern in &r.sink_topics {
@@ -126,4 +126,40 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A stream key template gives every (topic, partition) its own key: both placeholders, no other
+/// braces (an unknown `{name}` would stay literal), and between the two placeholders a character
+/// no topic name has (topics are `[a-zA-Z0-9._-]`), or `{topic}{partition}` would give topic
+/// `a1` partition 0 and topic `a` partition 10 the same key.
+fn check_key_template(template: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| {
+        Err(invalid(
+            "redis.key_template",
+            format!("`{template}`: {why} (e.g. \"sluicegate:{{topic}}:{{partition}}\")"),
+        ))
+    };
+    let (Some(t), Some(p)) = (template.find("{topic}"), template.find("{partition}")) else {
+        return bad(
+            "must contain both {topic} and {partition}, or partitions would share a stream",
+        );
+    };
+    let rest = template
+        .replacen("{topic}", "", 1)
+        .replacen("{partition}", "", 1);
+    if rest.contains(['{', '}']) {
+        return bad("only {topic} and {partition} may appear in braces, once each");
+    }
+    let between = if t < p {
+        &template[t + "{topic}".len()..p]
+    } else {
+        &template[p + "{partition}".len()..t]
+    };
+    let separates = between
+        .chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+    if !separates {
+        return bad("{topic} and {partition} need a character between them that no topic name has, such as ':'");
+    }
+    Ok(())
 }

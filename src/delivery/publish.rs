@@ -426,6 +426,15 @@ async fn produce_to_log(
     datas: Vec<Bytes>,
 ) -> Result<Vec<String>, Response> {
     link.partitions(&topic).map_err(|e| refusal(&e))?;
+    // A Redis sink at its bound (overflow "block") pauses reading the log, so the event would
+    // not come back to be mirrored (nor its acknowledgement, in time): refuse it now instead.
+    let topic_key: Arc<str> = Arc::from(topic.as_str());
+    if ctx.redis_sink.get().is_some_and(|s| s.refuses(&topic_key)) {
+        return Err(refusal(&crate::broker::PublishError::Busy(
+            "the Redis sink's queue is full (redis.sink_queue_events; Redis is slow or down)"
+                .into(),
+        )));
+    }
     // The idempotency key travels in its own record header; a pass-through header of that
     // name would make the owner drop records the publisher never meant as retries.
     if extra.iter().any(|(name, _)| name == ID_HEADER) {

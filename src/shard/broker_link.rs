@@ -35,6 +35,9 @@ pub struct LinkSettings {
     pub type_header: String,
     pub fetch_max_bytes: usize,
     pub dedup_window: usize,
+    /// How long one request to the log may take (`kafka.request_timeout_ms`,
+    /// `redis.request_timeout_ms`).
+    pub request_timeout: std::time::Duration,
     pub skipped: MetricOf,
     pub duplicates: MetricOf,
     pub up: MetricOf,
@@ -51,6 +54,7 @@ impl LinkSettings {
             type_header: config.event_type_header.clone(),
             fetch_max_bytes: config.fetch_max_bytes,
             dedup_window: config.dedup_window,
+            request_timeout: std::time::Duration::from_millis(config.request_timeout_ms),
             skipped: |m| &m.kafka_records_skipped_total,
             duplicates: |m| &m.kafka_duplicates_dropped_total,
             up: |m| &m.kafka_broker_up,
@@ -67,8 +71,10 @@ impl LinkSettings {
             topics: config.topics.clone(),
             rule: EventTypeRule::default(),
             type_header: String::new(),
-            fetch_max_bytes: usize::MAX,
+            // A resume reads about this much per fetch (as `kafka.fetch_max_bytes`' default).
+            fetch_max_bytes: 1024 * 1024,
             dedup_window: config.dedup_window,
+            request_timeout: std::time::Duration::from_millis(config.request_timeout_ms),
             skipped: |m| &m.redis_records_skipped_total,
             duplicates: |m| &m.redis_duplicates_dropped_total,
             up: |m| &m.redis_broker_up,
@@ -104,6 +110,7 @@ pub struct BrokerLink {
     /// Per owned partition: idempotency keys seen recently (`kafka.dedup_window` each).
     recent: RefCell<HashMap<(Arc<str>, i32), RecentIds>>,
     dedup_window: usize,
+    request_timeout: std::time::Duration,
     duplicate_logged: Cell<bool>,
 }
 
@@ -165,6 +172,7 @@ impl BrokerLink {
             skipped_logged: Cell::new(false),
             recent: RefCell::new(HashMap::new()),
             dedup_window: config.dedup_window,
+            request_timeout: config.request_timeout,
             duplicate_logged: Cell::new(false),
         }
     }
@@ -313,12 +321,32 @@ impl BrokerLink {
             self.produces.cancel(request_id);
             return Err(ProduceError::BrokerDown(e));
         }
-        // The plane had the command: it may have produced it before the gateway stopped.
-        self.produces.wait(request_id).await.unwrap_or_else(|| {
-            Err(ProduceError::Unacknowledged(
+        // The plane had the command: it may have produced it before the gateway stopped, or
+        // before its answer got stuck behind records the shard is not draining (a Redis sink
+        // at its bound pauses draining): either way the outcome is unknown.
+        let answer = self.within_deadline(self.produces.wait(request_id)).await;
+        self.produces.cancel(request_id);
+        match answer {
+            Some(Some(reply)) => reply,
+            Some(None) => Err(ProduceError::Unacknowledged(
                 "the gateway is shutting down".into(),
-            ))
+            )),
+            None => Err(ProduceError::Unacknowledged(format!(
+                "no answer from the {} plane in time",
+                self.log
+            ))),
+        }
+    }
+
+    /// `wait`, or `None` once twice the log's request timeout (plus a second) has passed: an
+    /// answer can take that long when the plane retries once.
+    async fn within_deadline<T>(&self, wait: impl std::future::Future<Output = T>) -> Option<T> {
+        let limit = self.request_timeout * 2 + std::time::Duration::from_secs(1);
+        futures_lite::future::or(async { Some(wait.await) }, async {
+            glommio::timer::sleep(limit).await;
+            None
         })
+        .await
     }
 
     /// Read records of `key` from `offset` back from the broker (a resuming client).
@@ -335,10 +363,16 @@ impl BrokerLink {
             self.fetches.cancel(request_id);
             return Err(FetchError::BrokerDown(e));
         }
-        self.fetches
-            .wait(request_id)
-            .await
-            .unwrap_or_else(|| Err(FetchError::BrokerDown("gateway shutting down".into())))
+        let answer = self.within_deadline(self.fetches.wait(request_id)).await;
+        self.fetches.cancel(request_id);
+        match answer {
+            Some(Some(reply)) => reply,
+            Some(None) => Err(FetchError::BrokerDown("gateway shutting down".into())),
+            None => Err(FetchError::BrokerDown(format!(
+                "no answer from the {} plane in time",
+                self.log
+            ))),
+        }
     }
 
     /// The record headers of a publish: the event type (under `kafka.event_type_header`) and

@@ -438,6 +438,10 @@ async fn shard_main(
     drop(ready);
     accept_loop(ctx.clone(), listener).await;
     drain(&ctx).await;
+    if let Some(sink) = ctx.redis_sink.get() {
+        let within = Duration::from_millis(ctx.config().server.drain_timeout_ms);
+        sink.finish(within).await;
+    }
 }
 
 /// Move this shard's shares of the cross-shard rate limits toward its demand, every

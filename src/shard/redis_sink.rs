@@ -3,11 +3,12 @@
 //! for the shard's sink plane (`broker::redis::sink_plane`) as stream entries.
 //!
 //! The queue is the ring to the plane. `overflow = "block"` refuses publishes to mirrored topics
-//! (503) and pauses reading Kafka while `sink_queue_events` are waiting, so nothing is lost;
-//! `"drop"` drops from the mirror and counts. The ring has room past the bound for the events
-//! admitted before it was reached and still on their way (a durable group commit in flight).
+//! (503) and pauses reading Kafka while `sink_queue_events` are waiting, and never drops: events
+//! admitted before the bound was reached and still on their way (a durable group commit in
+//! flight, a Kafka fetch being fanned out) wait in a spill queue on the shard when the ring is
+//! full, and move to the ring as it drains. `"drop"` drops from the mirror and counts.
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,11 +24,11 @@ use crate::config::{RedisConfig, SinkOverflow};
 use crate::policy::acl::TopicPattern;
 use crate::telemetry::ShardMetrics;
 
-/// Room in the ring past `sink_queue_events` for events admitted before the bound was reached.
-const ADMITTED_SLACK: usize = 65_536;
-
 /// How often the plane's counters are copied into the shard's metrics.
 const METRICS_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the spill queue is moved to the ring while it holds anything.
+const SPILL_EVERY: Duration = Duration::from_millis(5);
 
 pub struct RedisSink {
     ring: RefCell<rtrb::Producer<SinkEntry>>,
@@ -39,14 +40,18 @@ pub struct RedisSink {
     mirrored: RefCell<HashMap<Arc<str>, bool>>,
     /// The stream key of each partition written, made once (`key_template` filled in).
     keys: RefCell<HashMap<(Arc<str>, u32), Bytes>>,
+    /// Block mode: entries that found the ring full, oldest first (see the module's doc).
+    spill: RefCell<VecDeque<SinkEntry>>,
+    /// The plane's thread, waited for at shutdown so what is queued gets written.
+    thread: RefCell<Option<std::thread::JoinHandle<()>>>,
     dropped_logged: std::cell::Cell<bool>,
 }
 
 impl RedisSink {
     /// Start the sink plane of `shard` (pinned to `cpu`).
     pub fn start(config: &RedisConfig, shard: usize, cpu: Option<usize>) -> std::io::Result<Self> {
-        let capacity = config.sink_queue_events.saturating_add(ADMITTED_SLACK);
-        let (ring, shared, _thread) = spawn_sink_plane(config, shard, cpu, capacity)?;
+        let capacity = config.sink_queue_events;
+        let (ring, shared, thread) = spawn_sink_plane(config, shard, cpu, capacity)?;
         let patterns = config
             .sink_topics
             .iter()
@@ -60,6 +65,8 @@ impl RedisSink {
             patterns,
             mirrored: RefCell::new(HashMap::new()),
             keys: RefCell::new(HashMap::new()),
+            spill: RefCell::new(VecDeque::new()),
+            thread: RefCell::new(Some(thread)),
             dropped_logged: std::cell::Cell::new(false),
         })
     }
@@ -85,10 +92,10 @@ impl RedisSink {
         decided
     }
 
-    /// Events waiting for Redis (in the ring and in the plane's unacknowledged batch).
+    /// Events waiting for Redis (spilled, in the ring, and in the plane's unacknowledged batch).
     pub fn lag(&self) -> usize {
         let queued = self.capacity - self.ring.borrow().slots();
-        queued + self.shared.in_flight.load(Ordering::Relaxed) as usize
+        self.spill.borrow().len() + queued + self.shared.in_flight.load(Ordering::Relaxed) as usize
     }
 
     /// With `overflow = "block"`: the queue is at its bound, so the source must wait (a
@@ -97,7 +104,7 @@ impl RedisSink {
         self.config.overflow == SinkOverflow::Block && self.lag() >= self.config.sink_queue_events
     }
 
-    /// Refuse a publish of `count` events to `topic` while the queue is full (block mode).
+    /// Refuse a publish to `topic` while the queue is full (block mode).
     pub fn refuses(&self, topic: &Arc<str>) -> bool {
         self.is_blocking() && self.mirrors(topic)
     }
@@ -107,20 +114,60 @@ impl RedisSink {
         if !self.mirrors(&event.key.topic) {
             return;
         }
-        let over = self.config.overflow == SinkOverflow::Drop
-            && self.lag() >= self.config.sink_queue_events;
-        if over || !self.push(event) {
-            ShardMetrics::add(&metrics.redis_sink_dropped_total, 1);
-            if !self.dropped_logged.replace(true) {
-                tracing::warn!(
-                    topic = %event.key.topic,
-                    "redis sink: queue full (redis.sink_queue_events); event not mirrored (counted in sluicegate_redis_sink_dropped_total; logged once)"
-                );
+        let block = self.config.overflow == SinkOverflow::Block;
+        if !block && self.lag() >= self.config.sink_queue_events {
+            self.dropped(metrics, event);
+            return;
+        }
+        let entry = self.entry(event);
+        // Behind what is spilled already, so the stream keeps the partition's order.
+        self.flush_spill();
+        if !self.spill.borrow().is_empty() {
+            self.spill.borrow_mut().push_back(entry);
+            return;
+        }
+        let pushed = self.ring.borrow_mut().push(entry);
+        self.shared.pushed();
+        if let Err(rtrb::PushError::Full(entry)) = pushed {
+            if block {
+                self.spill.borrow_mut().push_back(entry);
+            } else {
+                self.dropped(metrics, event);
             }
         }
     }
 
-    fn push(&self, event: &FramedEvent) -> bool {
+    fn dropped(&self, metrics: &ShardMetrics, event: &FramedEvent) {
+        ShardMetrics::add(&metrics.redis_sink_dropped_total, 1);
+        if !self.dropped_logged.replace(true) {
+            tracing::warn!(
+                topic = %event.key.topic,
+                "redis sink: queue full (redis.sink_queue_events, overflow = \"drop\"); event not mirrored (counted in sluicegate_redis_sink_dropped_total; logged once)"
+            );
+        }
+    }
+
+    /// Move spilled entries to the ring while it has room.
+    fn flush_spill(&self) {
+        let mut spill = self.spill.borrow_mut();
+        if spill.is_empty() {
+            return;
+        }
+        let mut ring = self.ring.borrow_mut();
+        while ring.slots() > 0 {
+            let Some(entry) = spill.pop_front() else {
+                break;
+            };
+            if let Err(rtrb::PushError::Full(entry)) = ring.push(entry) {
+                spill.push_front(entry);
+                break;
+            }
+        }
+        drop(ring);
+        self.shared.pushed();
+    }
+
+    fn entry(&self, event: &FramedEvent) -> SinkEntry {
         let data = event.data_text();
         let headers: Vec<(&str, &[u8])> = event
             .meta
@@ -138,13 +185,42 @@ impl RedisSink {
             headers,
             data: &data,
         });
-        let entry = SinkEntry {
+        SinkEntry {
             key: self.stream_key(&event.key.topic, event.key.partition),
             fields,
-        };
-        let pushed = self.ring.borrow_mut().push(entry).is_ok();
-        self.shared.pushed();
-        pushed
+        }
+    }
+
+    /// At shutdown, after the streams drained: hand what is spilled to the plane, tell it to
+    /// stop once its queue is written, and wait for it (without blocking the executor) up to
+    /// `within`. What Redis could not take by then is logged by the plane.
+    pub async fn finish(&self, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            self.flush_spill();
+            if self.spill.borrow().is_empty() || std::time::Instant::now() >= deadline {
+                break;
+            }
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        let left = self.spill.borrow().len();
+        if left > 0 {
+            tracing::warn!(left, "redis sink: stopping with events not handed to Redis");
+        }
+        self.shared.stop();
+        let thread = self.thread.borrow_mut().take();
+        let Some(thread) = thread else { return };
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            tracing::warn!(
+                lag = self.lag(),
+                "redis sink: stopping before Redis took every queued event (server.drain_timeout_ms)"
+            );
+        }
     }
 
     /// The stream key of `topic`'s `partition`, shared by its entries.
@@ -157,43 +233,55 @@ impl RedisSink {
         keys.insert((Arc::clone(topic), partition), key.clone());
         key
     }
-
-    pub fn stop(&self) {
-        self.shared.stop();
-    }
 }
 
-/// Copy the sink plane's counters into this shard's metrics until shutdown.
+/// Copy the sink plane's counters into this shard's metrics, and move spilled entries to the
+/// ring, until shutdown (`RedisSink::finish` takes over then).
 pub async fn report_metrics(ctx: Rc<ShardContext>) {
     let Some(sink) = ctx.redis_sink.get() else {
         return;
     };
+    let mut last_metrics = std::time::Instant::now()
+        .checked_sub(METRICS_EVERY)
+        .unwrap_or_else(std::time::Instant::now);
     loop {
-        let m = ctx.metrics();
-        let shared = &sink.shared;
-        ShardMetrics::set(
-            &m.redis_sink_mirrored_total,
-            shared.mirrored.load(Ordering::Relaxed),
-        );
-        ShardMetrics::set(
-            &m.redis_sink_retries_total,
-            shared.retries.load(Ordering::Relaxed),
-        );
-        ShardMetrics::set(&m.redis_sink_lag, sink.lag() as u64);
-        ShardMetrics::set(
-            &m.redis_sink_up,
-            u64::from(shared.up.load(Ordering::Relaxed)),
-        );
-        let refused = shared.refused.swap(0, Ordering::Relaxed);
-        if refused > 0 {
-            ShardMetrics::add(&m.redis_sink_dropped_total, refused);
+        sink.flush_spill();
+        if last_metrics.elapsed() >= METRICS_EVERY {
+            last_metrics = std::time::Instant::now();
+            copy_metrics(ctx.metrics(), sink);
         }
         if ctx.shutdown.is_triggered() {
-            sink.stop();
+            copy_metrics(ctx.metrics(), sink);
             return;
         }
+        let every = if sink.spill.borrow().is_empty() {
+            METRICS_EVERY
+        } else {
+            SPILL_EVERY
+        };
         let shutdown = ctx.shutdown.wait();
-        let tick = glommio::timer::sleep(METRICS_EVERY);
+        let tick = glommio::timer::sleep(every);
         futures_lite::future::or(tick, shutdown).await;
+    }
+}
+
+fn copy_metrics(m: &ShardMetrics, sink: &RedisSink) {
+    let shared = &sink.shared;
+    ShardMetrics::set(
+        &m.redis_sink_mirrored_total,
+        shared.mirrored.load(Ordering::Relaxed),
+    );
+    ShardMetrics::set(
+        &m.redis_sink_retries_total,
+        shared.retries.load(Ordering::Relaxed),
+    );
+    ShardMetrics::set(&m.redis_sink_lag, sink.lag() as u64);
+    ShardMetrics::set(
+        &m.redis_sink_up,
+        u64::from(shared.up.load(Ordering::Relaxed)),
+    );
+    let refused = shared.refused.swap(0, Ordering::Relaxed);
+    if refused > 0 {
+        ShardMetrics::add(&m.redis_sink_dropped_total, refused);
     }
 }

@@ -107,7 +107,8 @@ counters! {
     redis_sink_mirrored_total: "counter",
     /// Redis sink: pipelined writes retried after a failure (each may repeat entries).
     redis_sink_retries_total: "counter",
-    /// Redis sink: events not mirrored because the queue was full (`overflow = "drop"`).
+    /// Redis sink: events not mirrored: the queue was full (`overflow = "drop"`), or Redis
+    /// refused the entry itself (a key of another type).
     redis_sink_dropped_total: "counter",
     /// Redis sink: events waiting to be written (the lag), now.
     redis_sink_lag: "gauge",

@@ -126,10 +126,10 @@ pub enum ProduceError {
     )]
     Unacknowledged(String),
     /// The topic does not exist (or has no such partition).
-    #[error("unknown kafka topic or partition: {0}")]
+    #[error("unknown topic or partition: {0}")]
     UnknownTopic(String),
     /// The broker refused the records (too large, ...).
-    #[error("kafka refused the records: {0}")]
+    #[error("the log refused the records: {0}")]
     Rejected(String),
 }
 

@@ -1,11 +1,15 @@
 //! Connecting to Redis with fred: a client per use (one for commands, one for the blocking
-//! `XREAD` that would hold up anything queued behind it), connected with our backoff and then
-//! kept up by fred's own reconnect policy. Which failures are the transport's (retry, the
-//! outcome of a write unknown) and which are Redis's answer is decided here.
+//! `XREAD` that would hold up anything queued behind it), connected with our backoff. fred's own
+//! reconnect policy is off on purpose: while it reconnects, fred keeps commands that already
+//! timed out for their caller (a pipeline's timeout does not mark its commands) and writes them
+//! once connected, so a write we answered "failed" (and retry, or answered 504) would land later,
+//! again. Instead a client that failed is dropped and a new one made, so nothing given up on is
+//! ever written. Which failures are the transport's, which are Redis saying "not now", and which
+//! refuse the command itself is decided here.
 use std::time::Duration;
 
 use fred::interfaces::ClientLike;
-use fred::prelude::{Builder, Client, Error, ErrorKind, ReconnectPolicy};
+use fred::prelude::{Builder, Client, Error, ErrorKind};
 
 use fred::types::config::Config as FredConfig;
 
@@ -39,8 +43,6 @@ impl ConnSettings {
 /// blocking `XREAD` waits up to its `BLOCK` on purpose).
 fn build(settings: &ConnSettings, extra_timeout: Duration) -> Result<Client, Error> {
     let config = FredConfig::from_url(&settings.url)?;
-    let min = u32::try_from(settings.backoff_initial.as_millis()).unwrap_or(u32::MAX);
-    let max = u32::try_from(settings.backoff_max.as_millis()).unwrap_or(u32::MAX);
     let timeout = settings.timeout;
     Builder::from_config(config)
         .with_connection_config(|c| {
@@ -52,13 +54,6 @@ fn build(settings: &ConnSettings, extra_timeout: Duration) -> Result<Client, Err
             c.max_command_attempts = 1;
         })
         .with_performance_config(|p| p.default_command_timeout = timeout + extra_timeout)
-        // After the first connection, fred reconnects by itself, forever, with backoff.
-        .set_policy(ReconnectPolicy::new_exponential(
-            0,
-            min.max(1),
-            max.max(1),
-            2,
-        ))
         .build()
 }
 
@@ -78,12 +73,43 @@ pub async fn try_connect(
     }
 }
 
-/// True when the failure is the connection's (lost, refused, timed out), not Redis's answer.
-pub fn is_transport(err: &Error) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled | ErrorKind::Backpressure
-    )
+/// What a failed command tells its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The connection failed or timed out after the command may have been sent: its outcome is
+    /// unknown. Drop the client.
+    Transport,
+    /// Redis (or fred, before sending) said "not now": loading, out of memory, a read-only
+    /// replica, busy, not authenticated, no route. Nothing was written; retrying later may work.
+    NotNow,
+    /// Redis refused this command itself (wrong key type, bad argument, an id below the
+    /// stream's top): retrying the same command cannot work.
+    Refused,
+}
+
+/// Sort a fred error. Redis's error replies keep their prefix in `details`: only `ERR ...` and
+/// `WRONGTYPE ...` are about the command; `LOADING`, `OOM`, `READONLY`, `BUSY`, `MASTERDOWN`,
+/// `TRYAGAIN`, `NOAUTH` are about the server's state.
+pub fn sort(err: &Error) -> Failure {
+    match err.kind() {
+        ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled => Failure::Transport,
+        ErrorKind::InvalidArgument | ErrorKind::InvalidCommand => Failure::Refused,
+        _ if err.details().starts_with("ERR ") || err.details().starts_with("WRONGTYPE") => {
+            Failure::Refused
+        }
+        _ => Failure::NotNow,
+    }
+}
+
+/// `MAXLEN ~ n` for `XADD`, or no trimming for 0.
+pub fn cap(config: &crate::config::RedisConfig) -> fred::types::streams::XCap {
+    let n = i64::try_from(config.maxlen).unwrap_or(i64::MAX);
+    if n == 0 {
+        return None::<()>.into();
+    }
+    ("MAXLEN", "~", n)
+        .try_into()
+        .unwrap_or_else(|_| None::<()>.into())
 }
 
 /// The error as a log line and a client-facing reason.
@@ -102,11 +128,20 @@ pub fn describe(err: &Error) -> String {
 pub async fn send_pipeline(
     client: &Client,
     pipeline: &fred::clients::Pipeline<Client>,
+    commands: usize,
 ) -> Vec<Result<fred::types::Value, Error>> {
-    let (answers, _) = futures_lite::future::zip(
+    let (mut answers, _) = futures_lite::future::zip(
         pipeline.try_all::<fred::types::Value>(),
         client.ping::<fred::types::Value>(None),
     )
     .await;
+    // When fred fails the pipeline as a whole (a timeout, no connection), it answers with one
+    // error however many commands there were: that error is every command's.
+    if answers.len() == 1 && commands > 1 {
+        if let Some(Err(e)) = answers.first() {
+            let e = e.clone();
+            answers = (0..commands).map(|_| Err(e.clone())).collect();
+        }
+    }
     answers
 }

@@ -11,12 +11,12 @@
 //! - [`entry`]: the fields of a stream entry (both modes), stream id <-> offset.
 //! - `reply`: stream replies (`XRANGE`, `XREAD`) as plain entries.
 //! - `conn`: connecting with fred, and sorting its errors.
-//! - [`broker_plane`]: broker mode's plane (live `XREAD`, `XADD`, catch-up `XRANGE`).
+//! - [`broker`]: broker mode's plane (live `XREAD`, `XADD`, catch-up `XRANGE`).
 //! - [`sink_plane`]: sink mode's plane (pipelined `XADD` with retries).
-pub mod broker_plane;
+pub mod broker;
 mod conn;
 pub mod entry;
 mod reply;
 pub mod sink_plane;
 
-pub use broker_plane::spawn_broker_plane;
+pub use broker::spawn_broker_plane;

@@ -3,12 +3,13 @@
 //! (its owner shard is the only writer) holds in its stream.
 //!
 //! At least once: a batch is taken off the ring and kept until Redis acknowledged all of it. A
-//! transport failure retries from the first unacknowledged entry (with backoff, for as long as
-//! the outage lasts), so an entry may be written twice but never skipped or reordered. An entry
-//! Redis itself refuses (a key of another type) cannot succeed by retrying: it is dropped,
-//! counted and logged. While it retries, the ring fills; what happens then is the shard's
-//! `overflow` policy (`shard::redis_sink`).
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+//! failure of the connection, or Redis answering "not now" (loading, out of memory, read-only),
+//! retries from the first unacknowledged entry (with backoff, for as long as it lasts) on a new
+//! client, so an entry may be written twice but is never skipped. An entry Redis itself refuses
+//! (a key of another type) cannot succeed by retrying: it is dropped, counted and logged. While
+//! it retries, the ring fills; what happens then is the shard's `overflow` policy
+//! (`shard::redis_sink`).
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -19,8 +20,7 @@ use fred::prelude::Client;
 use fred::types::Value;
 use tokio::sync::Notify;
 
-use super::broker_plane::cap;
-use super::conn::{self, describe, is_transport, ConnSettings};
+use super::conn::{self, cap, describe, ConnSettings, Failure};
 use crate::broker::plane::handle::pin_to_cpu;
 use crate::config::RedisConfig;
 
@@ -56,7 +56,11 @@ impl SinkShared {
     /// The shard pushed entries: wake the plane if it sleeps. One atomic load per push while
     /// the plane is busy.
     pub fn pushed(&self) {
-        if self.sleeping.load(Ordering::Acquire) && self.sleeping.swap(false, Ordering::AcqRel) {
+        // Pairs with the fence in `run`: either the plane sees the entry in the ring before it
+        // sleeps, or this sees `sleeping` set and wakes it (a store then a load on each side:
+        // only SeqCst fences order those).
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
             self.wake.notify_one();
         }
     }
@@ -98,6 +102,10 @@ pub fn spawn_sink_plane(
     Ok((tx, shared, thread))
 }
 
+/// How long an idle plane sleeps before looking at its ring anyway: only for a shard that went
+/// away without `stop` (a wakeup is never missed otherwise; see `SinkShared::pushed`).
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
+
 async fn run(
     settings: ConnSettings,
     config: RedisConfig,
@@ -106,9 +114,23 @@ async fn run(
     shard: usize,
 ) {
     let mut backoff = settings.backoff(0xa11ce ^ shard as u64);
-    let mut client: Option<Client> = None;
+    let mut state = State {
+        shard,
+        told_up: None,
+        refused_logged: false,
+    };
+    // Connect at once, so a wrong URL or an unreachable Redis is in the log before any event.
+    let mut client: Option<Client> = match conn::try_connect(&settings, Duration::ZERO).await {
+        Ok(c) => {
+            state.up(&shared);
+            Some(c)
+        }
+        Err(reason) => {
+            state.down(&shared, &reason);
+            None
+        }
+    };
     let mut batch: Vec<SinkEntry> = Vec::with_capacity(config.sink_batch);
-    let mut refused_logged = false;
     loop {
         if batch.is_empty() {
             while batch.len() < config.sink_batch {
@@ -125,13 +147,15 @@ async fn run(
             if shared.stop.load(Ordering::Acquire) || ring.is_abandoned() {
                 break;
             }
-            shared.sleeping.store(true, Ordering::Release);
-            if ring.is_empty() {
-                // The timeout covers a push that saw `sleeping` false just before we set it.
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(100), shared.wake.notified()).await;
+            let notified = shared.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            shared.sleeping.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            if ring.is_empty() && !shared.stop.load(Ordering::Acquire) {
+                let _ = tokio::time::timeout(IDLE_RECHECK, notified).await;
             }
-            shared.sleeping.store(false, Ordering::Release);
+            shared.sleeping.store(false, Ordering::Relaxed);
             continue;
         }
         let connected = match &client {
@@ -142,7 +166,7 @@ async fn run(
                     c
                 }
                 Err(reason) => {
-                    fail(&shared, shard, &reason);
+                    state.down(&shared, &reason);
                     if give_up(&shared, &ring) {
                         break;
                     }
@@ -151,53 +175,76 @@ async fn run(
                 }
             },
         };
-        match write(&connected, &config, &batch).await {
-            Written::All => {
-                shared
-                    .mirrored
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                batch.clear();
-                shared.in_flight.store(0, Ordering::Relaxed);
-                if !shared.up.swap(true, Ordering::Relaxed) {
-                    tracing::info!(shard, "redis sink: writing");
-                }
+        let written = write(&connected, &config, &batch).await;
+        // Entries before `done` are settled: acknowledged, or refused by Redis (dropped and
+        // counted: that command cannot succeed). The rest go again, in order, from the first
+        // that failed for the connection or for the server's state.
+        let done = written.done.min(batch.len());
+        let refused = written.refused.len();
+        shared
+            .mirrored
+            .fetch_add(done.saturating_sub(refused) as u64, Ordering::Relaxed);
+        shared.refused.fetch_add(refused as u64, Ordering::Relaxed);
+        if let Some((key, error)) = written.refused.first() {
+            if !state.refused_logged {
+                state.refused_logged = true;
+                tracing::error!(shard, %key, %error, "redis sink: Redis refused an entry; dropped (counted in sluicegate_redis_sink_dropped_total; logged once)");
+            }
+        }
+        batch.drain(..done);
+        shared
+            .in_flight
+            .store(batch.len() as u64, Ordering::Relaxed);
+        match written.failure {
+            None => {
+                state.up(&shared);
                 backoff.reset();
             }
-            Written::Upto {
-                done,
-                refused,
-                error,
-            } => {
-                // Entries before `done` are acknowledged; those Redis refused are dropped;
-                // the rest (from the first transport failure on) go again, in order.
-                let acknowledged = done.saturating_sub(refused.len());
-                shared
-                    .mirrored
-                    .fetch_add(acknowledged as u64, Ordering::Relaxed);
-                shared
-                    .refused
-                    .fetch_add(refused.len() as u64, Ordering::Relaxed);
-                if !refused.is_empty() && !refused_logged {
-                    refused_logged = true;
-                    tracing::error!(shard, key = %refused[0].0, error = %refused[0].1, "redis sink: Redis refused an entry; dropped (counted in sluicegate_redis_sink_dropped_total; logged once)");
-                }
-                batch.drain(..done.min(batch.len()));
-                shared
-                    .in_flight
-                    .store(batch.len() as u64, Ordering::Relaxed);
-                if let Some(reason) = error {
-                    shared.retries.fetch_add(1, Ordering::Relaxed);
-                    fail(&shared, shard, &reason);
-                    if give_up(&shared, &ring) {
-                        break;
+            Some((failure, reason)) => {
+                if failure == Failure::Transport {
+                    // Never reuse a client that failed (see `conn`).
+                    if let Some(old) = client.take() {
+                        tokio::task::spawn_local(async move {
+                            let _ = fred::interfaces::ClientLike::quit(&old).await;
+                        });
                     }
-                    tokio::time::sleep(backoff.next_delay()).await;
                 }
+                shared.retries.fetch_add(1, Ordering::Relaxed);
+                state.down(&shared, &reason);
+                if give_up(&shared, &ring) {
+                    break;
+                }
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }
     if let Some(c) = client {
         let _ = fred::interfaces::ClientLike::quit(&c).await;
+    }
+}
+
+/// What the plane has said about itself, so each change is logged once.
+struct State {
+    shard: usize,
+    told_up: Option<bool>,
+    refused_logged: bool,
+}
+
+impl State {
+    fn up(&mut self, shared: &SinkShared) {
+        shared.up.store(true, Ordering::Relaxed);
+        if self.told_up != Some(true) {
+            self.told_up = Some(true);
+            tracing::info!(shard = self.shard, "redis sink: connected");
+        }
+    }
+
+    fn down(&mut self, shared: &SinkShared, reason: &str) {
+        shared.up.store(false, Ordering::Relaxed);
+        if self.told_up != Some(false) {
+            self.told_up = Some(false);
+            tracing::warn!(shard = self.shard, %reason, "redis sink: cannot write; retrying with backoff (events queue up to redis.sink_queue_events)");
+        }
     }
 }
 
@@ -213,21 +260,14 @@ fn give_up(shared: &SinkShared, ring: &rtrb::Consumer<SinkEntry>) -> bool {
     stopping
 }
 
-fn fail(shared: &SinkShared, shard: usize, reason: &str) {
-    if shared.up.swap(false, Ordering::Relaxed) {
-        tracing::warn!(shard, %reason, "redis sink: write failed; retrying with backoff (events queue up to redis.sink_queue_events)");
-    }
-}
-
-enum Written {
-    All,
-    /// The first `done` entries are settled (acknowledged, or `refused` by Redis with its
-    /// message); `error` is the transport failure that stopped the rest.
-    Upto {
-        done: usize,
-        refused: Vec<(String, String)>,
-        error: Option<String>,
-    },
+/// The outcome of one pipelined batch.
+struct Written {
+    /// The first `done` entries are settled (acknowledged, or refused).
+    done: usize,
+    /// Entries Redis refused, with its message: (stream key, error).
+    refused: Vec<(String, String)>,
+    /// What stopped the rest, if anything.
+    failure: Option<(Failure, String)>,
 }
 
 async fn write(client: &Client, config: &RedisConfig, batch: &[SinkEntry]) -> Written {
@@ -243,48 +283,50 @@ async fn write(client: &Client, config: &RedisConfig, batch: &[SinkEntry]) -> Wr
             )
             .await;
         if let Err(e) = queued {
-            return Written::Upto {
+            return Written {
                 done: 0,
                 refused: Vec::new(),
-                error: Some(describe(&e)),
+                failure: Some((Failure::NotNow, describe(&e))),
             };
         }
     }
-    let answers = conn::send_pipeline(client, &pipeline).await;
+    let answers = conn::send_pipeline(client, &pipeline, batch.len()).await;
     let mut refused = Vec::new();
     for (i, answer) in answers.iter().enumerate() {
-        match answer {
-            Ok(_) => {}
-            Err(e) if is_transport(e) => {
-                return Written::Upto {
-                    done: i,
-                    refused,
-                    error: Some(describe(e)),
-                }
-            }
-            Err(e) => {
+        let Err(e) = answer else { continue };
+        match conn::sort(e) {
+            Failure::Refused => {
                 let key = batch
                     .get(i)
                     .map(|b| String::from_utf8_lossy(&b.key).into_owned())
                     .unwrap_or_default();
                 refused.push((key, describe(e)));
             }
+            // The connection, or the server's state ("LOADING", "OOM", "READONLY"): this entry
+            // and the ones after it go again. (Those after it usually failed the same way; one
+            // that got through would be written twice.)
+            failure => {
+                return Written {
+                    done: i,
+                    refused,
+                    failure: Some((failure, describe(e))),
+                }
+            }
         }
     }
     if answers.len() < batch.len() {
-        return Written::Upto {
+        return Written {
             done: answers.len(),
             refused,
-            error: Some("redis answered fewer commands than were sent".into()),
+            failure: Some((
+                Failure::Transport,
+                "redis answered fewer commands than were sent".into(),
+            )),
         };
     }
-    if refused.is_empty() {
-        Written::All
-    } else {
-        Written::Upto {
-            done: batch.len(),
-            refused,
-            error: None,
-        }
+    Written {
+        done: batch.len(),
+        refused,
+        failure: None,
     }
 }
