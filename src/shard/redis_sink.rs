@@ -50,8 +50,10 @@ pub struct RedisSink {
 impl RedisSink {
     /// Start the sink plane of `shard` (pinned to `cpu`).
     pub fn start(config: &RedisConfig, shard: usize, cpu: Option<usize>) -> std::io::Result<Self> {
-        let capacity = config.sink_queue_events;
-        let (ring, shared, thread) = spawn_sink_plane(config, shard, cpu, capacity)?;
+        let (ring, shared, thread) =
+            spawn_sink_plane(config, shard, cpu, config.sink_queue_events)?;
+        // The ring's own capacity (the plane rounds small ones up), for counting what it holds.
+        let capacity = ring.buffer().capacity();
         let patterns = config
             .sink_topics
             .iter()
@@ -94,7 +96,7 @@ impl RedisSink {
 
     /// Events waiting for Redis (spilled, in the ring, and in the plane's unacknowledged batch).
     pub fn lag(&self) -> usize {
-        let queued = self.capacity - self.ring.borrow().slots();
+        let queued = self.capacity.saturating_sub(self.ring.borrow().slots());
         self.spill.borrow().len() + queued + self.shared.in_flight.load(Ordering::Relaxed) as usize
     }
 
