@@ -23,7 +23,12 @@ skipped with a note when not permitted). Writes OUT/recovery.md and OUT/recovery
 Quiet machine: with --gate FILE, every run waits until FILE exists (polled every 10 s), and a
 run during which FILE disappeared (checked every second) is recorded as disturbed and redone.
 
-Usage: loadtest/durability.py --out DIR [--bin target/release/sluicegate]
+Comparing builds: --bin NAME=PATH, repeated (e.g. `--bin main=/tmp/main-sluicegate --bin
+new=target/release/sluicegate`): each durable mode runs once per build, named MODE@NAME, all
+of them interleaved in the same repetition; memory mode runs with the first build only (the
+builds compared differ in the durable log). Ratios are to that memory run.
+
+Usage: loadtest/durability.py --out DIR [--bin [NAME=]target/release/sluicegate ...]
        [--loadtest target/release/loadtest] [--reps 3] [--duration 10] [--warmup 2]
        [--scenarios a,b,c,d] [--modes memory,interval,batch] [--data-root /work/bench-data]
        [--gate /tmp/measure-go] [--recovery] [--no-bench]
@@ -149,7 +154,9 @@ def bench_one(args, scenario, mode, tag):
     port = free_port()
     data_dir = fresh_dir(args.data_root, tag)
     logfile = os.path.join(args.data_root, tag + ".log")
-    server, _ = start_server(args.bin, port, MODES[mode], os.path.join(data_dir, "log"), logfile)
+    name, _, build = mode.partition("@")
+    binary = args.bins[build] if build else args.bin
+    server, _ = start_server(binary, port, MODES[name], os.path.join(data_dir, "log"), logfile)
     try:
         wait_healthy(port, server)
         before = metrics(port, strip="sluicegate_")
@@ -255,15 +262,17 @@ def bench(args):
     targets = ["## Targets", ""]
     for sc in args.scenarios:
         base = med(results.get((sc, "memory"), []), "events_per_s")
-        iv = med(results.get((sc, "interval"), []), "events_per_s")
-        if base and iv:
-            targets.append(f"- ({sc}) fsync=interval at {iv / base:.1%} of memory mode "
-                           f"(target >= 80%): {'met' if iv / base >= 0.8 else 'missed'}")
+        for mode in [m for m in args.modes if m.partition("@")[0] == "interval"]:
+            iv = med(results.get((sc, mode), []), "events_per_s")
+            if base and iv:
+                targets.append(f"- ({sc}) fsync={mode} at {iv / base:.1%} of memory mode "
+                               f"(target >= 80%): {'met' if iv / base >= 0.8 else 'missed'}")
     if "a" in args.scenarios:
-        b = med(results.get(("a", "batch"), []), "events_per_s")
-        if b:
-            targets.append(f"- (a) fsync=batch {b:,.0f} events/s (target >= 50,000): "
-                           f"{'met' if b >= 50000 else 'missed'}")
+        for mode in [m for m in args.modes if m.partition("@")[0] == "batch"]:
+            b = med(results.get(("a", mode), []), "events_per_s")
+            if b:
+                targets.append(f"- (a) fsync={mode} {b:,.0f} events/s (target >= 50,000): "
+                               f"{'met' if b >= 50000 else 'missed'}")
     lines += targets
     if disturbed:
         lines += ["", f"Disturbed runs (redone, not counted): {', '.join(disturbed)}"]
@@ -436,7 +445,8 @@ def recovery(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="directory for results.md and the raw JSON")
-    ap.add_argument("--bin", default="target/release/sluicegate")
+    ap.add_argument("--bin", action="append", default=None,
+                    help="[NAME=]PATH of the gateway; repeat with names to compare builds")
     ap.add_argument("--loadtest", default="target/release/loadtest")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=float, default=10)
@@ -459,6 +469,16 @@ def main():
     for m in args.modes:
         if m not in MODES:
             ap.error(f"unknown mode {m!r}")
+    bins = [b.partition("=") if "=" in b else ("", "", b)
+            for b in (args.bin or ["target/release/sluicegate"])]
+    args.bins = {name: path for name, _, path in bins}
+    args.bin = bins[0][2]
+    if len(bins) > 1:
+        if any(not name for name, _, _ in bins):
+            ap.error("--bin NAME=PATH for every build when comparing builds")
+        args.modes = [m if m == "memory" else f"{m}@{name}"
+                      for m in args.modes for name, _, _ in bins if m != "memory" or name ==
+                      bins[0][0]]
     os.makedirs(args.data_root, exist_ok=True)
     fs = subprocess.run(["df", "-T", args.data_root], capture_output=True, text=True).stdout
     if "tmpfs" in fs:
