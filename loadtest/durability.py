@@ -46,7 +46,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from variants import free_port, metrics, stop, wait_healthy  # noqa: E402
+from variants import free_port, log, med, metrics, stop, wait_healthy  # noqa: E402
 
 SERVER_CPU = "0"
 TOOL_CPU = "1"
@@ -65,10 +65,6 @@ MODES = {
 STORAGE_COUNTERS = ("storage_fsyncs_total", "storage_fsync_micros_total",
                     "storage_records_written_total", "storage_bytes_written_total",
                     "storage_flushes_total", "storage_errors_total")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 class Gate:
@@ -187,11 +183,6 @@ def bench_one(args, scenario, mode, tag):
     if os.path.exists(logfile) and code == 0:
         os.remove(logfile)
     return run
-
-
-def med(runs, key):
-    vals = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
 
 
 def fmt(v, nd=2):

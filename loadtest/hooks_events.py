@@ -67,7 +67,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from durability import Gate  # noqa: E402
-from variants import free_port, stop, wait_healthy  # noqa: E402
+from variants import free_port, log, med, stop, wait_healthy  # noqa: E402
 
 SERVER_CPU = "0"
 TOOL_CPU = "1"
@@ -76,10 +76,6 @@ HOOK_VARIANTS = ["no-hook", "hook"]
 HOOK_MEASURES = ["open", "c64", "c1"]
 EVENT_VARIANTS = ["before", "after", "after+sysub"]
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$')
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def scrape(port):
@@ -427,11 +423,6 @@ def gated(args, fn, *a):
 def rotated(items, rep):
     k = rep % len(items)
     return items[k:] + items[:k]
-
-
-def med(rows, key):
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
 
 
 def fmt(v, nd=2, sign=False):

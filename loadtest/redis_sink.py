@@ -51,10 +51,7 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -62,16 +59,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from durability import Gate  # noqa: E402
-from scaleout import CLK_TCK, cpu_busy, cpu_s, wait_ready  # noqa: E402
-from variants import free_port, metrics, stop  # noqa: E402
+from variants import (CLK_TCK, cpu_busy, cpu_s, fanout_cmd, free_port, gateway_cmd,  # noqa: E402
+                      git_commit, log, med, metrics, raise_nofile, rerender, save_results,
+                      stop, stop_gateways, wait_listening, wait_ready)
+from variants import fmt_cell as fmt  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SINK_COUNTERS = ("redis_sink_mirrored_total", "redis_sink_retries_total",
                  "redis_sink_dropped_total", "events_published_total", "deliveries_total")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def start_redis(args):
@@ -83,17 +78,7 @@ def start_redis(args):
            "--port", str(port), "--save", "", "--appendonly", "no"]
     with open(os.path.join(work, "redis.log"), "ab") as out:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode}; see {work}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise RuntimeError(f"redis-server does not listen on {port}")
-            time.sleep(0.1)
+    wait_listening(proc, port, "redis-server", work)
     args.redis_port = port
     return proc
 
@@ -123,12 +108,8 @@ def start_gateway(args, variant, topic, tag):
             f.write(f"[redis]\nurl = \"redis://127.0.0.1:{args.redis_port}\"\n"
                     f"mode = \"sink\"\nsink_topics = [{json.dumps(topic)}]\n")
     port = free_port()
-    cpu = args.gateway_cpu
     binary = args.sink_bins.get(variant, args.bin)
-    cmd = ["taskset", "-c", cpu, os.path.abspath(binary), "--config", cfg,
-           "--listen", f"127.0.0.1:{port}", "--shards", "1", "--cpus", cpu,
-           "--set", "http.max_connections_per_shard=100000",
-           "--set", "sse.heartbeat_ms=60000", "--set", "storage.mode=memory"]
+    cmd = gateway_cmd(binary, cfg, port, args.gateway_cpu)
     logfile = os.path.join(args.out, "raw", f"{tag}.gateway.log")
     with open(logfile, "ab") as out:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT)
@@ -233,14 +214,7 @@ def run_fanout(args, variant, tag):
     try:
         m0 = metrics(gw["port"], strip="sluicegate_")
         g0, r0 = cpu_s(gw["proc"].pid), cpu_s(args.redis_proc.pid)
-        lt = ["taskset", "-c", args.tool_cpu, args.loadtest, "--server", "sluicegate",
-              "--sub-addr", f"127.0.0.1:{gw['port']}", "--metrics-addr",
-              f"127.0.0.1:{gw['port']}", "--subscribers", str(args.subscribers),
-              "--rate", str(args.rate), "--topics", "1", "--topic-prefix", prefix,
-              "--step-secs", str(args.step_secs), "--grace-secs", str(args.grace_secs),
-              "--settle-secs", "1", "--connect-rate", "5000",
-              "--p99-limit-ms", str(args.p99_limit_ms), "--server-pid", str(gw["proc"].pid),
-              "--json", "-", "--quiet"]
+        lt = fanout_cmd(args, f"127.0.0.1:{gw['port']}", prefix, [gw["proc"].pid])
         wall0, busy0 = time.time(), cpu_busy()
         with Sampler(gw["port"], args.sample_secs) as sampler:
             out = subprocess.run(lt, capture_output=True, text=True,
@@ -262,11 +236,7 @@ def run_fanout(args, variant, tag):
             json.dump({"loadtest": rep, "samples": sampler.samples}, f, indent=1)
         ok = True
     finally:
-        code = stop(gw["proc"])
-        if ok and code == 0 and os.path.exists(gw["log"]):
-            os.remove(gw["log"])
-        if out is not None and not ok:
-            log(out.stderr[-2000:])
+        code, = stop_gateways([gw], ok, out)
     step = rep["steps"][0]
     lat = step["latency"]
     delta = {k: m1.get(k, 0) - m0.get(k, 0) for k in SINK_COUNTERS}
@@ -336,11 +306,7 @@ def run_saturation(args, variant, tag):
             json.dump({"loadtest": rep, "samples": sampler.samples}, f, indent=1)
         ok = True
     finally:
-        code = stop(gw["proc"])
-        if ok and code == 0 and os.path.exists(gw["log"]):
-            os.remove(gw["log"])
-        if out is not None and not ok:
-            log(out.stderr[-2000:])
+        code, = stop_gateways([gw], ok, out)
     delta = {k: m1.get(k, 0) - m0.get(k, 0) for k in SINK_COUNTERS}
     published_load = m_load.get("events_published_total", 0) - m0.get("events_published_total", 0)
     mirrored_load = (m_load.get("redis_sink_mirrored_total", 0)
@@ -374,21 +340,26 @@ def run_saturation(args, variant, tag):
     }
 
 
-def med(runs, key):
-    vals = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
-
-
-def fmt(v, nd=2):
-    if v is None:
-        return "n/a"
-    if isinstance(v, (int, float)) and abs(v) >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
-
-
 def ratio(a, b, nd=3):
     return f"{a / b:.{nd}f}" if a is not None and b else "n/a"
+
+
+def median_table(by, variants, rows, ratio_keys):
+    """The table of medians per variant, with the ratio of each later variant to the first on
+    the rows whose key is in `ratio_keys`; a row whose key is a pair shows "median / median"."""
+    lines = ["| | " + " | ".join(variants) + "".join(
+                 f" | {v} / {variants[0]}" for v in variants[1:]) + " |",
+             "|---|" + "---|" * (2 * len(variants) - 1)]
+    for name, key, nd in rows:
+        if isinstance(key, tuple):
+            cells = [f"{fmt(med(by[v], key[0]), 0)} / {fmt(med(by[v], key[1]), 0)}"
+                     for v in variants]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |" * len(variants))
+            continue
+        vals = [med(by[v], key) for v in variants]
+        rts = [ratio(x, vals[0]) if key in ratio_keys else "" for x in vals[1:]]
+        lines.append(f"| {name} | " + " | ".join([fmt(x, nd) for x in vals] + rts) + " |")
+    return lines
 
 
 def report(meta, runs):
@@ -406,10 +377,7 @@ def report(meta, runs):
         by = {v: [r for r in fan if r["variant"] == v] for v in variants}
         lines += [f"## Fan-out: {meta['subscribers']} SSE subscribers x {meta['rate']} events/s",
                   "", f"`loadtest --subscribers {meta['subscribers']} --rate {meta['rate']}` "
-                  f"(one topic, 100 B events, open loop, {meta['step_secs']} s step).", "",
-                  "| | " + " | ".join(variants) + "".join(
-                      f" | {v} / {variants[0]}" for v in variants[1:]) + " |",
-                  "|---|" + "---|" * (2 * len(variants) - 1)]
+                  f"(one topic, 100 B events, open loop, {meta['step_secs']} s step).", ""]
         rows = [("deliveries/s", "deliveries_per_s", 0),
                 ("publish-to-receipt p50 ms", "p50_ms", 2),
                 ("publish-to-receipt p99 ms", "p99_ms", 2),
@@ -422,18 +390,10 @@ def report(meta, runs):
                 ("entries in the stream at the end (XLEN)", "stream_entries", 0),
                 ("sink lag at the end", "sink_lag_end", 0),
                 ("sink lag, highest sample", "sink_lag_max", 0),
-                ("lost / duplicates", None, 0)]
-        for name, key, nd in rows:
-            if key is None:
-                cells = [f"{fmt(med(by[v], 'lost'), 0)} / {fmt(med(by[v], 'duplicates'), 0)}"
-                         for v in variants]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |" * len(variants))
-                continue
-            vals = [med(by[v], key) for v in variants]
-            rts = [ratio(x, vals[0]) if key in (
-                "deliveries_per_s", "p50_ms", "p99_ms", "gateway_cpu_s",
-                "deliveries_per_gateway_core_s", "gateway_cpu_run_s") else "" for x in vals[1:]]
-            lines.append(f"| {name} | " + " | ".join([fmt(x, nd) for x in vals] + rts) + " |")
+                ("lost / duplicates", ("lost", "duplicates"), 0)]
+        lines += median_table(by, variants, rows, (
+            "deliveries_per_s", "p50_ms", "p99_ms", "gateway_cpu_s",
+            "deliveries_per_gateway_core_s", "gateway_cpu_run_s"))
         lines += ["", "| run | variant | deliveries/s | p50 | p99 | max | lost | gateway CPU s "
                   "| mirrored | XLEN | lag end / max | others on gateway CPU | load before |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -456,10 +416,7 @@ def report(meta, runs):
                   f"{meta['duration']}`; mirrored/s is the slope of "
                   "sluicegate_redis_sink_mirrored_total over the measured window (/metrics "
                   f"sampled every {meta['sample_secs']} s); after the load stops the sink "
-                  "drains what is queued (drain s).", "",
-                  "| | " + " | ".join(variants) + "".join(
-                      f" | {v} / {variants[0]}" for v in variants[1:]) + " |",
-                  "|---|" + "---|" * (2 * len(variants) - 1)]
+                  "drains what is queued (drain s).", ""]
         rows = [("publish events/s accepted (2xx)", "events_per_s", 0),
                 ("publishes refused/s (503, queue at its bound)", "non_2xx_per_s", 0),
                 ("publish p50 ms", "p50_ms", 3), ("publish p99 ms", "p99_ms", 3),
@@ -470,18 +427,10 @@ def report(meta, runs):
                 ("gateway CPU (cores)", "gateway_cpu", 2),
                 ("sink thread CPU µs per mirrored entry", "sink_thread_us_per_entry", 2),
                 ("Redis CPU (cores)", "redis_cpu_per_s", 2),
-                ("sink retries / dropped", None, 0)]
-        for name, key, nd in rows:
-            if key is None:
-                cells = [f"{fmt(med(by[v], 'sink_retries'), 0)} / "
-                         f"{fmt(med(by[v], 'sink_dropped'), 0)}" for v in variants]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |" * len(variants))
-                continue
-            vals = [med(by[v], key) for v in variants]
-            rts = [ratio(x, vals[0]) if key in (
-                "events_per_s", "gateway_cpu", "mirrored_per_s",
-                "sink_thread_us_per_entry", "drain_per_s") else "" for x in vals[1:]]
-            lines.append(f"| {name} | " + " | ".join([fmt(x, nd) for x in vals] + rts) + " |")
+                ("sink retries / dropped", ("sink_retries", "sink_dropped"), 0)]
+        lines += median_table(by, variants, rows, (
+            "events_per_s", "gateway_cpu", "mirrored_per_s", "sink_thread_us_per_entry",
+            "drain_per_s"))
         for v in variants:
             if v != "off" and "off" in by:
                 m, o = med(by[v], "mirrored_per_s"), med(by["off"], "events_per_s")
@@ -591,12 +540,7 @@ def main():
         args.out = os.path.join(REPO, "loadtest", "results",
                                 f"{datetime.date.today().isoformat()}-redis-sink")
     if args.rerender:
-        with open(os.path.join(args.out, "summary.json")) as f:
-            s = json.load(f)
-        text = report(s["meta"], s["runs"])
-        with open(os.path.join(args.out, "results.md"), "w") as f:
-            f.write(text)
-        print(text)
+        rerender(args.out, report)
         return
     args.parts = [p for p in args.parts.split(",") if p]
     for p in args.parts:
@@ -611,16 +555,14 @@ def main():
         if v not in ("off", "sink") and v not in args.sink_bins:
             ap.error(f"unknown variant {v!r} (sink-NAME needs --sink-bin NAME=PATH)")
     args.work = args.work or os.path.join("/tmp", f"redis-sink-{os.getpid()}")
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_nofile()
     os.makedirs(os.path.join(args.out, "raw"), exist_ok=True)
     meta = {k: getattr(args, k) for k in
             ("bin", "sink_bins", "loadtest", "reps", "parts", "variants", "subscribers", "rate",
              "step_secs", "grace_secs", "connections", "batch", "size", "duration", "warmup",
              "sample_secs", "gateway_cpu", "tool_cpu", "redis_cpu", "max_other")}
     meta["date"] = datetime.date.today().isoformat()
-    meta["commit"] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                                    capture_output=True, text=True).stdout.strip()
+    meta["commit"] = git_commit(REPO)
     meta["redis_version"] = subprocess.run(["redis-server", "--version"], capture_output=True,
                                            text=True).stdout.strip()
     args.redis_proc = start_redis(args)
@@ -629,12 +571,7 @@ def main():
     finally:
         stop(args.redis_proc)
     meta["disturbed"], meta["kept_disturbed"] = disturbed, kept
-    text = report(meta, runs)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump({"meta": meta, "runs": runs}, f, indent=1)
-    print(text)
+    save_results(args.out, report(meta, runs), {"meta": meta, "runs": runs})
 
 
 if __name__ == "__main__":

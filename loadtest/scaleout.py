@@ -51,25 +51,19 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from durability import Gate  # noqa: E402
-from variants import free_port, metrics, stop  # noqa: E402
+from variants import (cpu_busy, cpu_s, fanout_cmd, free_port, gateway_cmd, git_commit,  # noqa: E402
+                      log, med, metrics, raise_nofile, rerender, save_results, stop,
+                      stop_gateways, wait_listening, wait_ready)
+from variants import fmt_cell as fmt  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def services_env(services_dir):
@@ -82,30 +76,6 @@ def services_env(services_dir):
                 if "=" in line:
                     k, v = line.strip().split("=", 1)
                     out[k] = v
-    return out
-
-
-def cpu_s(pid):
-    """User + system CPU seconds of `pid` and its threads; None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def cpu_busy():
-    """Busy seconds of each CPU since boot (/proc/stat)."""
-    out = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            parts = line.split()
-            if parts[0].startswith("cpu") and parts[0] != "cpu":
-                v = [int(x) for x in parts[1:]]
-                # user, nice, system, irq, steal: not idle or iowait, and not softirq (the
-                # loopback traffic of the measured load itself lands there, charged to no one)
-                out[parts[0]] = (sum(v[:8]) - v[3] - v[4] - v[6]) / CLK_TCK
     return out
 
 
@@ -128,17 +98,7 @@ def start_own_broker(args):
         args.redis_url = f"redis://127.0.0.1:{port}"
     proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT)
     out.close()
-    deadline = time.time() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{cmd[3]} exited with {proc.returncode}; see {work}/broker.log")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise RuntimeError(f"{cmd[3]} does not listen on {port}")
-            time.sleep(0.1)
+    wait_listening(proc, port, cmd[3], f"{work}/broker.log")
     return proc
 
 
@@ -185,23 +145,6 @@ def create_topic(args, topic):
                     str(args.partitions)], check=True, capture_output=True)
 
 
-def wait_ready(port, proc, timeout=60.0):
-    """Polls /readyz (200 once the instance knows every topic's partitions)."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gateway on {port} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError as e:
-            last = e
-        time.sleep(0.05)
-    raise RuntimeError(f"gateway on {port} not ready in {timeout} s: {last}")
-
-
 def start_instances(args, n, topic, tag):
     """`n` gateways from one config file (each in its own working directory, so its own data
     directory), pinned round robin over --gateway-cpus; waits until every one is ready."""
@@ -219,10 +162,7 @@ def start_instances(args, n, topic, tag):
             cwd = os.path.join(work, f"instance{i}")
             os.makedirs(cwd, exist_ok=True)
             cpu = cpus[i % len(cpus)]
-            cmd = ["taskset", "-c", cpu, os.path.abspath(args.bin), "--config", cfg,
-                   "--listen", f"127.0.0.1:{port}", "--shards", "1", "--cpus", cpu,
-                   "--set", "http.max_connections_per_shard=100000",
-                   "--set", "sse.heartbeat_ms=60000", "--set", "storage.mode=memory"]
+            cmd = gateway_cmd(args.bin, cfg, port, cpu)
             logfile = os.path.join(raw, f"{tag}.instance{i}.log")
             with open(logfile, "ab") as out:
                 p = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
@@ -248,15 +188,7 @@ def run_one(args, variant, tag):
     try:
         m0 = [metrics(g["port"]) for g in gws]
         b0, g0 = cpu_s(bpid) if bpid else None, [cpu_s(g["proc"].pid) for g in gws]
-        lt = ["taskset", "-c", args.tool_cpu, args.loadtest, "--server", "sluicegate",
-              "--sub-addr", addrs, "--metrics-addr", addrs, "--subscribers",
-              str(args.subscribers), "--rate", str(args.rate), "--topics", "1",
-              "--topic-prefix", topic_prefix, "--step-secs", str(args.step_secs),
-              "--grace-secs", str(args.grace_secs), "--settle-secs", "1",
-              "--connect-rate", "5000", "--p99-limit-ms", str(args.p99_limit_ms),
-              "--json", "-", "--quiet"]
-        for g in gws:
-            lt += ["--server-pid", str(g["proc"].pid)]
+        lt = fanout_cmd(args, addrs, topic_prefix, [g["proc"].pid for g in gws])
         wall0, busy0 = time.time(), cpu_busy()
         out = subprocess.run(lt, capture_output=True, text=True,
                              timeout=args.step_secs + args.grace_secs + 180)
@@ -270,12 +202,7 @@ def run_one(args, variant, tag):
             json.dump(rep, f, indent=1)
         ok = True
     finally:
-        codes = [stop(g["proc"]) for g in gws]
-        for g, code in zip(gws, codes):
-            if ok and code == 0 and os.path.exists(g["log"]):
-                os.remove(g["log"])
-        if out is not None and not ok:
-            log(out.stderr[-2000:])
+        codes = stop_gateways(gws, ok, out)
     step = rep["steps"][0]
     lat = step["latency"]
     # How busy the gateways' CPUs were with anything but the gateways and the broker (another
@@ -309,19 +236,6 @@ def run_one(args, variant, tag):
         "gateway_deliveries_total": delta("sluicegate_deliveries_total"),
         "gateway_events_published_total": delta("sluicegate_events_published_total"),
     }
-
-
-def med(runs, key):
-    vals = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
-
-
-def fmt(v, nd=2):
-    if v is None:
-        return "n/a"
-    if isinstance(v, (int, float)) and abs(v) >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 
 def report(meta, runs):
@@ -423,12 +337,7 @@ def main():
         args.out = os.path.join(REPO, "loadtest", "results",
                                 f"{datetime.date.today().isoformat()}-scaleout{suffix}")
     if args.rerender:
-        with open(os.path.join(args.out, "summary.json")) as f:
-            s = json.load(f)
-        text = report(s["meta"], s["runs"])
-        with open(os.path.join(args.out, "results.md"), "w") as f:
-            f.write(text)
-        print(text)
+        rerender(args.out, report)
         return
     args.work = args.work or os.path.join("/tmp", f"scaleout-{os.getpid()}")
     args.own_broker_proc = None
@@ -439,8 +348,7 @@ def main():
     if args.broker == "redis" and not args.redis_url:
         sys.exit("no Redis: --redis-url redis://HOST:PORT or tests/services.sh start")
     args.variants = [v for v in args.variants.split(",") if v]
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_nofile()
     os.makedirs(os.path.join(args.out, "raw"), exist_ok=True)
     meta = {k: getattr(args, k) for k in
             ("broker", "bin", "loadtest", "reps", "subscribers", "rate", "step_secs",
@@ -448,20 +356,14 @@ def main():
              "tool_cpu", "variants", "external_broker", "broker_cpu", "max_other")}
     meta["bootstrap" if args.broker == "kafka" else "redis_url"] = (
         args.bootstrap if args.broker == "kafka" else args.redis_url)
-    meta["commit"] = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                                    capture_output=True, text=True).stdout.strip()
+    meta["commit"] = git_commit(REPO)
     try:
         runs, disturbed = measure(args)
     finally:
         if args.own_broker_proc is not None:
             stop(args.own_broker_proc)
     meta["disturbed"] = disturbed
-    text = report(meta, runs)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump({"meta": meta, "runs": runs}, f, indent=1)
-    print(text)
+    save_results(args.out, report(meta, runs), {"meta": meta, "runs": runs})
 
 
 def measure(args):

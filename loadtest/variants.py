@@ -23,6 +23,7 @@ import json
 import shlex
 import signal
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -131,6 +132,149 @@ def fmt(v, nd=2):
     if isinstance(v, float):
         return f"{v:.{nd}f}"
     return str(v)
+
+
+# Helpers shared by the measurement scripts (durability.py, scaleout.py, redis_sink.py, ...).
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of `pid` and its threads; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_busy():
+    """Busy seconds of each CPU since boot (/proc/stat)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0].startswith("cpu") and parts[0] != "cpu":
+                v = [int(x) for x in parts[1:]]
+                # user, nice, system, irq, steal: not idle or iowait, and not softirq (the
+                # loopback traffic of the measured load itself lands there, charged to no one)
+                out[parts[0]] = (sum(v[:8]) - v[3] - v[4] - v[6]) / CLK_TCK
+    return out
+
+
+def wait_ready(port, proc, timeout=60.0):
+    """Polls /readyz (200 once the instance knows every topic's partitions)."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway on {port} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    raise RuntimeError(f"gateway on {port} not ready in {timeout} s: {last}")
+
+
+def wait_listening(proc, port, name, see, timeout=30.0):
+    """Waits until `proc` (a broker, Redis, ...) accepts connections on 127.0.0.1:`port`;
+    `name` and `see` (where its output went) are for the errors."""
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see {see}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise RuntimeError(f"{name} does not listen on {port}")
+            time.sleep(0.1)
+
+
+def gateway_cmd(binary, cfg, port, cpu):
+    """A `--shards 1` gateway in memory mode with config `cfg`, pinned to `cpu`."""
+    return ["taskset", "-c", cpu, os.path.abspath(binary), "--config", cfg,
+            "--listen", f"127.0.0.1:{port}", "--shards", "1", "--cpus", cpu,
+            "--set", "http.max_connections_per_shard=100000",
+            "--set", "sse.heartbeat_ms=60000", "--set", "storage.mode=memory"]
+
+
+def fanout_cmd(args, addrs, topic_prefix, pids):
+    """`loadtest` SSE fan-out on one topic (PREFIX0) through the gateways at `addrs` (comma
+    list), pinned to args.tool_cpu: args.subscribers x args.rate for args.step_secs."""
+    cmd = ["taskset", "-c", args.tool_cpu, args.loadtest, "--server", "sluicegate",
+           "--sub-addr", addrs, "--metrics-addr", addrs, "--subscribers",
+           str(args.subscribers), "--rate", str(args.rate), "--topics", "1",
+           "--topic-prefix", topic_prefix, "--step-secs", str(args.step_secs),
+           "--grace-secs", str(args.grace_secs), "--settle-secs", "1",
+           "--connect-rate", "5000", "--p99-limit-ms", str(args.p99_limit_ms),
+           "--json", "-", "--quiet"]
+    for pid in pids:
+        cmd += ["--server-pid", str(pid)]
+    return cmd
+
+
+def stop_gateways(gws, ok, out):
+    """Stops the gateways ({"proc", "log"}); after a good run removes the log of each that
+    exited cleanly, after a failed one shows the load tool's stderr. Their exit codes."""
+    codes = [stop(g["proc"]) for g in gws]
+    for g, code in zip(gws, codes):
+        if ok and code == 0 and os.path.exists(g["log"]):
+            os.remove(g["log"])
+    if out is not None and not ok:
+        log(out.stderr[-2000:])
+    return codes
+
+
+def med(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_cell(v, nd=2):
+    """A table cell: n/a, a whole number with separators from 1000 up, else `nd` decimals."""
+    if v is None:
+        return "n/a"
+    if isinstance(v, (int, float)) and abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def git_commit(repo):
+    return subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def raise_nofile():
+    """The soft open-files limit up to the hard one."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def save_results(out_dir, text, summary=None):
+    """Writes OUT/results.md (and OUT/summary.json when given), prints the text."""
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(text)
+    if summary is not None:
+        with open(os.path.join(out_dir, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+    print(text)
+
+
+def rerender(out_dir, report):
+    """`--rerender`: results.md again from OUT/summary.json with `report(meta, runs)`."""
+    with open(os.path.join(out_dir, "summary.json")) as f:
+        s = json.load(f)
+    save_results(out_dir, report(s["meta"], s["runs"]))
 
 
 def main():

@@ -53,8 +53,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from durability import Gate, fmt, log  # noqa: E402
-from variants import free_port, metrics, stop, wait_healthy  # noqa: E402
+from durability import Gate, fmt  # noqa: E402
+from variants import free_port, log, med, metrics, stop, wait_healthy  # noqa: E402
 
 SERVER_CPU = "0"
 TOOL_CPU = "1"
@@ -324,11 +324,6 @@ def run_one(args, scenario, variant, tag):
     last = run["steps"][-1] if run["steps"] else None
     run["overload_rate"] = last["window_rate"] if last and not last["pass"] else None
     return run
-
-
-def med(rows, key):
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
 
 
 def steps_at(runs, target):
