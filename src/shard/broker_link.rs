@@ -86,7 +86,16 @@ impl LinkSettings {
 type ProduceReply = Result<Vec<Produced>, ProduceError>;
 type FetchReply = Result<Fetched, FetchError>;
 
-/// Shard-side state of the Kafka plane.
+/// How a request to the plane ended.
+enum Asked<T> {
+    Answer(T),
+    /// Not handed to the plane (its command ring was full): nothing was done.
+    NotSent(String),
+    /// Handed over, no answer (shutting down, or past the deadline): the outcome is unknown.
+    Unanswered(String),
+}
+
+/// Shard-side state of the broker plane (Kafka, or Redis in broker mode).
 pub struct BrokerLink {
     plane: RefCell<BrokerPlane>,
     log: &'static str,
@@ -312,41 +321,20 @@ impl BrokerLink {
             return Err(ProduceError::BrokerDown(reason));
         }
         let request_id = self.produces.register();
-        if let Err(e) = self.send(PlaneCommand::Produce {
+        let command = PlaneCommand::Produce {
             request_id,
             topic,
             partition: None,
             records,
-        }) {
-            self.produces.cancel(request_id);
-            return Err(ProduceError::BrokerDown(e));
+        };
+        // Once the plane had the command it may have produced it before the gateway stopped,
+        // or before its answer got stuck behind records the shard is not draining (a Redis
+        // sink at its bound pauses draining): either way the outcome is unknown.
+        match self.ask(&self.produces, request_id, command).await {
+            Asked::Answer(reply) => reply,
+            Asked::NotSent(e) => Err(ProduceError::BrokerDown(e)),
+            Asked::Unanswered(why) => Err(ProduceError::Unacknowledged(why)),
         }
-        // The plane had the command: it may have produced it before the gateway stopped, or
-        // before its answer got stuck behind records the shard is not draining (a Redis sink
-        // at its bound pauses draining): either way the outcome is unknown.
-        let answer = self.within_deadline(self.produces.wait(request_id)).await;
-        self.produces.cancel(request_id);
-        match answer {
-            Some(Some(reply)) => reply,
-            Some(None) => Err(ProduceError::Unacknowledged(
-                "the gateway is shutting down".into(),
-            )),
-            None => Err(ProduceError::Unacknowledged(format!(
-                "no answer from the {} plane in time",
-                self.log
-            ))),
-        }
-    }
-
-    /// `wait`, or `None` once twice the log's request timeout (plus a second) has passed: an
-    /// answer can take that long when the plane retries once.
-    async fn within_deadline<T>(&self, wait: impl std::future::Future<Output = T>) -> Option<T> {
-        let limit = self.request_timeout * 2 + std::time::Duration::from_secs(1);
-        futures_lite::future::or(async { Some(wait.await) }, async {
-            glommio::timer::sleep(limit).await;
-            None
-        })
-        .await
     }
 
     /// Read records of `key` from `offset` back from the broker (a resuming client).
@@ -359,19 +347,37 @@ impl BrokerLink {
             offset: i64::try_from(offset).unwrap_or(i64::MAX),
             max_bytes: self.fetch_max_bytes,
         };
-        if let Err(e) = self.send(command) {
-            self.fetches.cancel(request_id);
-            return Err(FetchError::BrokerDown(e));
+        match self.ask(&self.fetches, request_id, command).await {
+            Asked::Answer(reply) => reply,
+            Asked::NotSent(e) | Asked::Unanswered(e) => Err(FetchError::BrokerDown(e)),
         }
-        let answer = self.within_deadline(self.fetches.wait(request_id)).await;
-        self.fetches.cancel(request_id);
+    }
+
+    /// Send `command` (registered as `request_id` in `replies`) and wait for its answer, at
+    /// most twice the log's request timeout plus a second (an answer can take that long when
+    /// the plane retries once).
+    async fn ask<T>(
+        &self,
+        replies: &Replies<T>,
+        request_id: u64,
+        command: PlaneCommand,
+    ) -> Asked<T> {
+        if let Err(e) = self.send(command) {
+            replies.cancel(request_id);
+            return Asked::NotSent(e);
+        }
+        let limit = self.request_timeout * 2 + std::time::Duration::from_secs(1);
+        let answer =
+            futures_lite::future::or(async { Some(replies.wait(request_id).await) }, async {
+                glommio::timer::sleep(limit).await;
+                None
+            })
+            .await;
+        replies.cancel(request_id);
         match answer {
-            Some(Some(reply)) => reply,
-            Some(None) => Err(FetchError::BrokerDown("gateway shutting down".into())),
-            None => Err(FetchError::BrokerDown(format!(
-                "no answer from the {} plane in time",
-                self.log
-            ))),
+            Some(Some(reply)) => Asked::Answer(reply),
+            Some(None) => Asked::Unanswered("the gateway is shutting down".into()),
+            None => Asked::Unanswered(format!("no answer from the {} plane in time", self.log)),
         }
     }
 
