@@ -155,6 +155,7 @@ impl Gateway {
             let state = kafka_state.clone();
             let restore = storage.as_ref().map(|s| Restore {
                 root: s.dir.path().to_owned(),
+                block_bytes: s.dir.block_bytes(),
                 recovered: s.recovered.clone(),
             });
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpus[shard % cpus.len()]))
@@ -309,6 +310,7 @@ fn load_kafka_state(config: &Config) -> Result<Vec<bytes::Bytes>, KafkaError> {
 /// What a shard takes over from the recovered durable log.
 struct Restore {
     root: std::path::PathBuf,
+    block_bytes: u64,
     recovered: Arc<Recovered>,
 }
 
@@ -332,7 +334,14 @@ async fn shard_main(
         BrokerLink::new(p, settings)
     });
     let durable = restore.as_ref().map(|r| {
-        super::storage::durable_for_shard(&shared.config, &r.root, shard, shards, &r.recovered)
+        super::storage::durable_for_shard(
+            &shared.config,
+            &r.root,
+            r.block_bytes,
+            shard,
+            shards,
+            &r.recovered,
+        )
     });
     let ctx = Rc::new(ShardContext::new(shared, endpoint, link, durable));
     if ctx.config().redis.is_sink() {

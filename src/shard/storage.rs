@@ -54,6 +54,7 @@ pub fn open(config: &Config) -> Result<Option<OpenedStorage>, StorageError> {
 pub fn durable_for_shard(
     config: &Config,
     root: &std::path::Path,
+    block_bytes: u64,
     shard: usize,
     shards: usize,
     recovered: &Recovered,
@@ -61,6 +62,7 @@ pub fn durable_for_shard(
     let settings = LogSettings {
         segment_bytes: config.storage.segment_bytes,
         index_interval: config.storage.index_interval_bytes,
+        block_bytes,
     };
     let logs: HashMap<_, _> = recovered
         .partitions

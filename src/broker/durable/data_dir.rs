@@ -19,6 +19,21 @@ pub const TOPICS_DIR: &str = "topics";
 /// The first line of the identity file.
 const MAGIC: &str = "sluicegate-log 1";
 
+/// The write alignment when the filesystem does not say (ext4's and XFS's usual block).
+pub const DEFAULT_BLOCK_BYTES: u64 = 4096;
+
+/// The write alignment for a filesystem whose preferred I/O size (`st_blksize`) is `blksize`:
+/// that size when it is a power of two from 512 B to 64 KiB (a filesystem block), 4 KiB
+/// otherwise (some filesystems report a large transfer size there, and every flush rewrites up
+/// to one aligned block of the log's tail).
+pub fn block_bytes(blksize: u64) -> u64 {
+    if blksize.is_power_of_two() && (512..=64 * 1024).contains(&blksize) {
+        blksize
+    } else {
+        DEFAULT_BLOCK_BYTES
+    }
+}
+
 /// What makes ids of this log valid: the epoch stamped into them, and the partition count the
 /// events were routed with (ids name partitions by position).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +47,8 @@ pub struct Identity {
 pub struct DataDir {
     path: PathBuf,
     identity: Identity,
+    /// The filesystem block size the log's writes are aligned to (see [`block_bytes`]).
+    block_bytes: u64,
     /// Held open: closing it would release the `flock`.
     _lock: File,
 }
@@ -80,15 +97,24 @@ impl DataDir {
             }
         };
         std::fs::create_dir_all(path.join(TOPICS_DIR)).map_err(|e| io("create topics in", e))?;
+        let block_bytes = std::fs::metadata(path.join(TOPICS_DIR))
+            .map(|m| block_bytes(std::os::unix::fs::MetadataExt::blksize(&m)))
+            .unwrap_or(DEFAULT_BLOCK_BYTES);
         Ok(Self {
             path,
             identity,
+            block_bytes,
             _lock: lock,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The filesystem block size the log's writes are aligned to.
+    pub fn block_bytes(&self) -> u64 {
+        self.block_bytes
     }
 
     pub fn identity(&self) -> Identity {
@@ -225,6 +251,28 @@ pub async fn probe_direct_io(root: &std::path::Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_align_to_a_filesystem_block_and_not_to_a_large_transfer_size() {
+        assert_eq!(block_bytes(4096), 4096);
+        assert_eq!(block_bytes(512), 512);
+        assert_eq!(block_bytes(65536), 65536);
+        // Reported by some filesystems as the preferred transfer size, not a block.
+        assert_eq!(block_bytes(1 << 20), DEFAULT_BLOCK_BYTES);
+        assert_eq!(block_bytes(3000), DEFAULT_BLOCK_BYTES);
+        assert_eq!(block_bytes(256), DEFAULT_BLOCK_BYTES);
+        assert_eq!(block_bytes(0), DEFAULT_BLOCK_BYTES);
+    }
+
+    #[test]
+    fn an_opened_directory_knows_its_block_size() {
+        let root = scratch("block");
+        let dir = DataDir::open(&root, 1).expect("open");
+        let b = dir.block_bytes();
+        assert!(b.is_power_of_two() && (512..=65536).contains(&b), "{b}");
+        drop(dir);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
