@@ -421,10 +421,7 @@ impl FlushJob {
         let new_len = meta.len + self.bytes.len() as u64;
         let block_start = (align.down(new_len) - start) as usize;
         let next_block = buf.as_bytes()[block_start..total].to_vec();
-        let t0 = std::time::Instant::now();
-        let w = file.write_at(buf, start).await.map_err(glommio_io);
-        exp_stats(size, t0.elapsed());
-        let failure = match w {
+        let failure = match file.write_at(buf, start).await.map_err(glommio_io) {
             Ok(n) if n >= size => None,
             Ok(n) => Some(std::io::Error::other(format!(
                 "short write: {n} of {size} bytes at {start}"
@@ -525,21 +522,3 @@ async fn seal_segment(dir: &Path, seal: Sealing) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests;
-
-thread_local! {
-    static EXP: std::cell::RefCell<(u64, u64, u64, Option<std::time::Instant>)> = const { std::cell::RefCell::new((0, 0, 0, None)) };
-}
-fn exp_stats(bytes: usize, took: std::time::Duration) {
-    EXP.with(|e| {
-        let mut e = e.borrow_mut();
-        let start = *e.3.get_or_insert_with(std::time::Instant::now);
-        e.0 += 1;
-        e.1 += bytes as u64;
-        e.2 += took.as_micros() as u64;
-        if e.0 % 200 == 0 {
-            let wall = start.elapsed().as_micros() as u64;
-            eprintln!("EXP writes {} avg {} KB, avg write_at {} us, busy {:.2}, MB/s in write {:.0}", e.0, e.1 / e.0 / 1024, e.2 / e.0, e.2 as f64 / wall as f64, e.1 as f64 / e.2 as f64);
-            *e = (0, 0, 0, Some(std::time::Instant::now()));
-        }
-    });
-}
